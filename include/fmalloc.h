@@ -1,0 +1,293 @@
+/*
+ * fmalloc.h -- a heap that lives in a memory-mapped file.
+ *
+ * Open (or create) an arena file with fm_open(), allocate from it with
+ * fm_malloc() and friends, link objects with offsets (fm_off_t, FM_PTR(T)),
+ * close it with fm_close().  The next run maps the file at whatever address
+ * the kernel gives and finds every object where it left it.
+ *
+ * Conventions
+ *   - Functions returning int return 0 on success, a positive errno value for
+ *     a system error, or a negative FM_E* code for a format or heap error.
+ *     fm_strerror() explains both.
+ *   - Allocation functions return NULL on failure with errno set (ENOMEM when
+ *     the arena cannot grow, EINVAL for bad arguments, EROFS on a read-only
+ *     arena); the heap is left intact and usable.
+ *   - Every fm_* call on one arena is thread-safe, except fm_close(), which
+ *     must not race with any other call on the same arena.
+ *   - Every heap operation is atomic with respect to a process crash: after
+ *     a kill at any instruction the next fm_open() recovers the arena to the
+ *     state just before or just after that operation.
+ *
+ * The file format is described byte for byte in docs/format.md; the API in
+ * docs/api.md; the crash model in docs/crash-model.md.
+ */
+#ifndef FMALLOC_H
+#define FMALLOC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define FM_API __attribute__((visibility("default")))
+#else
+#define FM_API
+#endif
+
+/** Library version (the file format has its own version, FM_FORMAT_VERSION). */
+#define FM_VERSION_MAJOR 0
+#define FM_VERSION_MINOR 1
+#define FM_VERSION_PATCH 0
+/** Version of the on-disk format this library reads and writes. */
+#define FM_FORMAT_VERSION 1
+
+/** An offset from the start of the arena file; 0 means NULL. */
+typedef uint64_t fm_off_t;
+
+/**
+ * An open arena.  Only `mem` is public: the base address of the mapping
+ * (the superblock is at mem, the app root region at (char *)mem + 4096).
+ * The base never moves while the arena is open.  Obtain one from fm_open()
+ * or fmalloc_init(); never declare one yourself.
+ */
+struct fm_info {
+    void *mem;
+};
+
+/** @name Open flags (struct fm_options.flags) */
+/**@{*/
+#define FM_CREATE 0x1u  /**< create a missing file, or initialise an empty or zero-headed one */
+#define FM_EXCL   0x2u  /**< with FM_CREATE: fail with EEXIST if the file exists */
+#define FM_RDONLY 0x4u  /**< map read-only, share the file with other readers */
+#define FM_NOSYNC 0x8u  /**< fm_close() skips msync/fdatasync (fast, not durable across OS crash) */
+/**@}*/
+
+/** Options for fm_open(); a zero-initialised struct means the defaults. */
+struct fm_options {
+    uint64_t initial_size; /**< size in bytes of a new file (default 1 MiB; at least 64 KiB) */
+    uint64_t max_size;     /**< most the file may grow to; address space reserved (default 1 TiB) */
+    unsigned flags;        /**< FM_CREATE, FM_EXCL, FM_RDONLY, FM_NOSYNC */
+    mode_t mode;           /**< permissions of a new file (default 0644) */
+};
+
+/** @name Error codes: negative, beside positive errno values */
+/**@{*/
+#define FM_EBADMAGIC  (-30001) /**< not an fmalloc arena (wrong magic) */
+#define FM_EVERSION   (-30002) /**< arena written by an unsupported format version */
+#define FM_ECHECKSUM  (-30003) /**< superblock checksum mismatch: header damaged */
+#define FM_ETRUNCATED (-30004) /**< file shorter than its header says */
+#define FM_ECORRUPT   (-30005) /**< heap or state inconsistent; see fm_check_message() */
+#define FM_ELOCKED    (-30006) /**< another process has the arena open */
+#define FM_EPAGESIZE  (-30007) /**< arena made on a machine with another page size */
+#define FM_EEMPTY     (-30008) /**< empty/zero file and FM_CREATE not given */
+#define FM_EGEOMETRY  (-30009) /**< header offsets or sizes are impossible */
+#define FM_EBADPTR    (-30010) /**< pointer is not a live block of this arena */
+#define FM_ENOTFILE   (-30011) /**< path is not a regular file */
+/**@}*/
+
+/**
+ * Open or create an arena.
+ * @param[in]  path  file name
+ * @param[in]  opt   options, or NULL for the defaults (open existing, read-write)
+ * @param[out] out   the open arena on success, untouched on failure
+ * @return 0; ENOENT (missing, no FM_CREATE); EEXIST (FM_EXCL); EISDIR;
+ *   FM_ENOTFILE; FM_EEMPTY; FM_EBADMAGIC; FM_EVERSION; FM_ECHECKSUM;
+ *   FM_ETRUNCATED; FM_EGEOMETRY; FM_EPAGESIZE; FM_ECORRUPT (unrecoverable
+ *   dirty arena); FM_ELOCKED; ENOMEM (address space); other errno values.
+ * A failed open never modifies the file.  A dirty arena (its last user
+ * crashed) is recovered first; fm_stats() reports that in `recovered`.
+ */
+FM_API int fm_open(const char *path, const struct fm_options *opt, struct fm_info **out);
+
+/**
+ * Sync (unless FM_NOSYNC), mark clean, unmap, unlock and free the handle.
+ * The handle is released even when an error is returned; in that case the
+ * arena stays marked dirty and is recovered at its next open.
+ * @return 0, or the errno of a failed msync/fdatasync.
+ */
+FM_API int fm_close(struct fm_info *fi);
+
+/**
+ * Make everything written to the arena so far durable (msync + fdatasync).
+ * @return 0, EROFS on a read-only arena, or the errno of the failed call.
+ */
+FM_API int fm_sync(struct fm_info *fi);
+
+/** One sentence explaining an error code (FM_E* or errno). Never NULL. */
+FM_API const char *fm_strerror(int err);
+
+/** The FM_E* or errno code of the calling thread's last failed fm/fmalloc call. */
+FM_API int fm_last_error(void);
+
+/**
+ * Allocate `size` bytes, 16-byte aligned.  fm_malloc(0) returns a unique
+ * minimum-size block (usable size 24), as glibc does.
+ * @return the block, or NULL with errno ENOMEM (arena cannot grow) or EROFS.
+ */
+FM_API void *fm_malloc(struct fm_info *fi, size_t size);
+/** Zeroed n*size bytes; NULL with ENOMEM if n*size overflows. */
+FM_API void *fm_calloc(struct fm_info *fi, size_t n, size_t size);
+/**
+ * Resize a block.  NULL p is fm_malloc(size).  size 0 frees p and returns
+ * NULL (as glibc does).  Shrinks in place; grows in place into a following
+ * free chunk or the top before moving.  On failure returns NULL, leaves p
+ * untouched, errno ENOMEM.
+ */
+FM_API void *fm_realloc(struct fm_info *fi, void *p, size_t size);
+/** `size` bytes aligned to `alignment` (a power of two, up to 1 GiB). EINVAL otherwise. */
+FM_API void *fm_memalign(struct fm_info *fi, size_t alignment, size_t size);
+/**
+ * Free a block.  NULL is a no-op.  An invalid pointer (outside the heap,
+ * misaligned, not a block start, already free) never corrupts the heap: it
+ * is reported through the error handler (default: message and abort()).
+ */
+FM_API void fm_free(struct fm_info *fi, void *p);
+/** Bytes usable in the block p (at least what was asked); 0 for NULL. */
+FM_API size_t fm_usable_size(struct fm_info *fi, const void *p);
+
+/**
+ * Error handler for invalid frees and heap corruption found during an
+ * operation.  `err` is FM_EBADPTR or FM_ECORRUPT; `msg` names the pointer and
+ * its offset.  If the handler returns, the offending call does nothing (and
+ * allocation calls return NULL with errno EINVAL).
+ */
+typedef void (*fm_error_handler)(struct fm_info *fi, int err, const char *msg, void *arg);
+/** Install a handler (NULL restores the default: print to stderr, abort). */
+FM_API void fm_set_error_handler(struct fm_info *fi, fm_error_handler fn, void *arg);
+
+/** The 8 KiB app root region at offset 4096, zero-filled at creation. */
+FM_API void *fm_root(struct fm_info *fi);
+/** Size in bytes of the app root region (8192). */
+FM_API size_t fm_root_size(struct fm_info *fi);
+/** Offset of p from the start of the file; NULL -> 0.  p must lie in the arena. */
+FM_API fm_off_t fm_offset(struct fm_info *fi, const void *p);
+/** Pointer for an offset; 0 -> NULL; NULL too for an offset outside the file. */
+FM_API void *fm_pointer(struct fm_info *fi, fm_off_t off);
+
+/**
+ * Allocate and link atomically: allocate `size` bytes and store the block's
+ * offset in *slot in one crash-atomic step.  `slot` must be an 8-byte aligned
+ * fm_off_t inside the arena (root region or a live block), else EINVAL.
+ * Whatever *slot held before is overwritten (not freed).
+ * @return the block, or NULL with errno set (*slot unchanged).
+ */
+FM_API void *fm_malloc_to(struct fm_info *fi, fm_off_t *slot, size_t size);
+/** Free the block *slot links and set *slot to 0, in one atomic step. 0 is a no-op. */
+FM_API void fm_free_from(struct fm_info *fi, fm_off_t *slot);
+/**
+ * fm_realloc() of the block *slot links, storing the new offset in *slot in
+ * the same atomic step.  size 0 frees it and stores 0.
+ * @return the (possibly moved) block, or NULL with errno set (*slot unchanged).
+ */
+FM_API void *fm_realloc_to(struct fm_info *fi, fm_off_t *slot, size_t size);
+
+/** Heap figures.  allocated_bytes + free_bytes == heap_size, always. */
+struct fm_stats {
+    uint64_t file_size;       /**< bytes in the file (heap end) */
+    uint64_t heap_size;       /**< bytes from the heap start to the end of the file */
+    uint64_t allocated_bytes; /**< bytes in allocated chunks (headers included) */
+    uint64_t allocated_count; /**< allocated blocks */
+    uint64_t free_bytes;      /**< bytes in free chunks, top included */
+    uint64_t free_blocks;     /**< free chunks, top included */
+    uint64_t largest_free;    /**< largest free chunk, top included */
+    uint64_t top_size;        /**< bytes in the top chunk (wilderness) */
+    uint64_t generation;      /**< read-write opens of this arena so far */
+    bool recovered;           /**< this open recovered the arena after a crash */
+};
+
+/** Walk the heap and fill *st (O(heap size)). @return 0 or FM_ECORRUPT. */
+FM_API int fm_stats(struct fm_info *fi, struct fm_stats *st);
+/**
+ * Verify every heap invariant (full walk of chunks, bins and trees).
+ * @return 0, or FM_ECORRUPT with the first violation in fm_check_message().
+ * Never crashes on a damaged file.
+ */
+FM_API int fm_check(struct fm_info *fi);
+/** Description of the last violation fm_check() found on this arena ("" if none). */
+FM_API const char *fm_check_message(struct fm_info *fi);
+/**
+ * Call fn(p, usable_size, arg) for every allocated block in address order;
+ * stop early when fn returns non-zero and return that value.  fn must not
+ * call fm_* functions on the same arena.
+ * @return 0, fn's non-zero value, or FM_ECORRUPT.
+ */
+FM_API int fm_walk(struct fm_info *fi, int (*fn)(void *p, size_t size, void *arg), void *arg);
+
+/**
+ * Give the free tail of the heap back to the file system: shrink the file
+ * so that at most `pad` bytes stay free at its end.
+ * @return 0, EROFS, or an errno from ftruncate.
+ */
+FM_API int fm_trim(struct fm_info *fi, size_t pad);
+
+/* ---------------------------------------------------------------------------
+ * fmalloc-compatible API: a current target arena per thread.
+ * ------------------------------------------------------------------------- */
+
+/**
+ * Create-or-open `filepath` with default options and make it the current
+ * target (of this thread, and of threads that never chose one).
+ * @param[out] init true if the file was created or initialised, may be NULL
+ * @return the arena, or NULL with errno set and fm_last_error() the code.
+ */
+FM_API struct fm_info *fmalloc_init(const char *filepath, bool *init);
+/** Set the calling thread's current target arena (NULL: use the default). */
+FM_API void fmalloc_set_target(struct fm_info *fi);
+/** The calling thread's current target (NULL if none). */
+FM_API struct fm_info *fmalloc_target(void);
+FM_API void *fmalloc(size_t size);
+FM_API void ffree(void *p);
+FM_API void *fcalloc(size_t n, size_t size);
+FM_API void *frealloc(void *p, size_t size);
+
+/* ---------------------------------------------------------------------------
+ * Typed relative pointers.
+ *
+ *   struct node { int val; FM_PTR(struct node) next; };
+ *   FM_PTR_SET(fi, n->next, other);      // other must be a struct node *
+ *   struct node *m = FM_PTR_GET(fi, n->next);
+ *
+ * The field stores an fm_off_t (base-relative, so structs can be memcpy'd);
+ * a zero offset is NULL.  Assigning a pointer of another type is a
+ * compile-time error under GCC and Clang.
+ * ------------------------------------------------------------------------- */
+#define FM_PTR(T)                                                                  \
+    union {                                                                        \
+        fm_off_t off;                                                              \
+        T *type_witness_; /* never stored: remembers the pointee type */           \
+    }
+
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(__cplusplus)
+/* A negative array size is a hard error in every compiler mode. */
+#define FM_PTR_TYPECHECK_(field, ptr)                                              \
+    ((void)sizeof(char[1 - 2 * !(__builtin_types_compatible_p(                     \
+                               __typeof__((field).type_witness_), __typeof__(ptr)) \
+                           || __builtin_types_compatible_p(__typeof__(ptr), void *))]))
+/** The pointer stored in `field`, typed. */
+#define FM_PTR_GET(fi, field) ((__typeof__((field).type_witness_))fm_pointer((fi), (field).off))
+#else
+#define FM_PTR_TYPECHECK_(field, ptr) ((void)0)
+#define FM_PTR_GET(fi, field) (fm_pointer((fi), (field).off))
+#endif
+/**
+ * Store the offset of `ptr` in `field`.  `ptr` must have the field's pointee
+ * type (or be NULL / void *); another type does not compile.
+ */
+#define FM_PTR_SET(fi, field, ptr)                                                 \
+    (FM_PTR_TYPECHECK_(field, ptr), (field).off = fm_offset((fi), (ptr)))
+/** The same through the calling thread's current target. */
+#define FM_PTR_TSET(field, ptr) FM_PTR_SET(fmalloc_target(), field, ptr)
+#define FM_PTR_TGET(field) FM_PTR_GET(fmalloc_target(), field)
+/** True if `field` holds NULL. */
+#define FM_PTR_ISNULL(field) ((field).off == 0)
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FMALLOC_H */

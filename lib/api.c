@@ -1,0 +1,414 @@
+/*
+ * api.c -- the public entry points.
+ *
+ * Layer: api.  Checks arguments, takes the arena lock, runs one heap
+ * operation and then either commits its log (success) or rolls it back
+ * (any failure, so a failed call leaves the heap exactly as it was).
+ * Invalid pointers and corruption found during an operation go to the
+ * arena's error handler after the lock is released.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "arena.h"
+
+static _Thread_local int last_error;
+
+int fm_last_error(void)
+{
+    return last_error;
+}
+
+void fm__set_last_error(int err)
+{
+    last_error = err;
+    errno = fm__errno_of(err);
+}
+
+int fm__errno_of(int err)
+{
+    if (err >= 0)
+        return err;
+    if (err == FM_ELOCKED)
+        return EBUSY;
+    if (err == FM_ECORRUPT)
+        return EIO;
+    return EINVAL;
+}
+
+/* ---- operation bracket ----------------------------------------------------- */
+
+static struct fm_arena *writable(struct fm_info *fi)
+{
+    if (!fi) {
+        fm__set_last_error(EINVAL);
+        return NULL;
+    }
+    struct fm_arena *a = arena_of(fi);
+    if (a->rdonly) {
+        fm__set_last_error(EROFS);
+        return NULL;
+    }
+    return a;
+}
+
+static void op_begin(struct fm_arena *a)
+{
+    pthread_mutex_lock(&a->lock);
+    a->heap.err = 0;
+}
+
+/* Commit if the operation succeeded, else roll it back; unlock; report. */
+static int op_end(struct fm_arena *a, bool ok)
+{
+    int err = a->heap.err;
+    if (ok && !err) {
+        log_commit(a->base);
+        pthread_mutex_unlock(&a->lock);
+        return 0;
+    }
+    log_rollback(a->base);
+    if (!err)
+        err = ENOMEM;
+    char msg[sizeof a->heap.msg];
+    memcpy(msg, a->heap.msg, sizeof msg);
+    pthread_mutex_unlock(&a->lock);
+    if (err == FM_EBADPTR || err == FM_ECORRUPT) {
+        if (a->err_fn) {
+            a->err_fn(&a->pub, err, msg, a->err_arg);
+        } else {
+            fprintf(stderr, "fmalloc: %s\n", msg);
+            abort();
+        }
+    }
+    fm__set_last_error(err);
+    return err;
+}
+
+/* Offset of a caller's pointer if it lies in the mapped file, else 0. */
+static uint64_t offset_in(struct fm_arena *a, const void *p)
+{
+    uintptr_t b = (uintptr_t)a->base, q = (uintptr_t)p;
+    if (q < b || q - b >= a->heap.mapped_size)
+        return 0;
+    return (uint64_t)(q - b);
+}
+
+/* Validate a block pointer (lock held): 0 or FM_EBADPTR with heap.msg set. */
+static int block_of(struct fm_arena *a, const void *p, uint64_t *off)
+{
+    *off = offset_in(a, p);
+    if (!*off) {
+        snprintf(a->heap.msg, sizeof a->heap.msg,
+                 "pointer %p is outside the arena mapped at %p", p, (void *)a->base);
+        a->heap.err = FM_EBADPTR;
+        return FM_EBADPTR;
+    }
+    return heap_validate_block(&a->heap, *off);
+}
+
+/* Validate a link slot: 8-byte aligned, in the root region or the heap. */
+static int slot_of(struct fm_arena *a, const fm_off_t *slot, uint64_t *off)
+{
+    *off = offset_in(a, slot);
+    if (*off < FMT_ROOT_OFF || *off % 8 || *off + 8 > a->heap.sb->sb_file_size) {
+        fm__set_last_error(EINVAL);
+        return EINVAL;
+    }
+    return 0;
+}
+
+static void *ptr_at(struct fm_arena *a, uint64_t off)
+{
+    return off ? a->base + off : NULL;
+}
+
+/* ---- open / close ---------------------------------------------------------- */
+
+int fm_open(const char *path, const struct fm_options *opt, struct fm_info **out)
+{
+    struct fm_arena *a;
+    if (!out)
+        return EINVAL;
+    int err = fm__arena_open(path, opt, &a);
+    if (err) {
+        last_error = err;
+        return err;
+    }
+    *out = &a->pub;
+    return 0;
+}
+
+int fm_close(struct fm_info *fi)
+{
+    if (!fi)
+        return 0;
+    fm__compat_forget(fi);
+    return fm__arena_close(arena_of(fi));
+}
+
+int fm_sync(struct fm_info *fi)
+{
+    if (!fi)
+        return EINVAL;
+    struct fm_arena *a = arena_of(fi);
+    pthread_mutex_lock(&a->lock);
+    int err = fm__arena_sync(a);
+    pthread_mutex_unlock(&a->lock);
+    return err;
+}
+
+void fm_set_error_handler(struct fm_info *fi, fm_error_handler fn, void *arg)
+{
+    struct fm_arena *a = arena_of(fi);
+    pthread_mutex_lock(&a->lock);
+    a->err_fn = fn;
+    a->err_arg = arg;
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* ---- allocation ------------------------------------------------------------ */
+
+void *fm_malloc(struct fm_info *fi, size_t size)
+{
+    struct fm_arena *a = writable(fi);
+    if (!a)
+        return NULL;
+    op_begin(a);
+    uint64_t p = heap_malloc(&a->heap, size);
+    return op_end(a, p != 0) ? NULL : ptr_at(a, p);
+}
+
+void *fm_calloc(struct fm_info *fi, size_t n, size_t size)
+{
+    struct fm_arena *a = writable(fi);
+    if (!a)
+        return NULL;
+    if (size && n > SIZE_MAX / size) {
+        fm__set_last_error(ENOMEM);
+        return NULL;
+    }
+    op_begin(a);
+    uint64_t p = heap_malloc(&a->heap, n * size);
+    uint64_t zero_from = a->heap.zero_from;
+    if (op_end(a, p != 0))
+        return NULL;
+    /* The block is ours now; memory fresh from growth is zero already. */
+    size_t len = heap_usable(&a->heap, p);
+    if (zero_from < p + len)
+        len = zero_from > p ? (size_t)(zero_from - p) : 0;
+    memset(a->base + p, 0, len);
+    return a->base + p;
+}
+
+void *fm_memalign(struct fm_info *fi, size_t alignment, size_t size)
+{
+    struct fm_arena *a = writable(fi);
+    if (!a)
+        return NULL;
+    if (alignment == 0 || (alignment & (alignment - 1)) || alignment > ((size_t)1 << 30)) {
+        fm__set_last_error(EINVAL);
+        return NULL;
+    }
+    op_begin(a);
+    uint64_t p = heap_memalign(&a->heap, alignment, size);
+    return op_end(a, p != 0) ? NULL : ptr_at(a, p);
+}
+
+void fm_free(struct fm_info *fi, void *ptr)
+{
+    uint64_t p;
+    if (!ptr)
+        return;
+    struct fm_arena *a = writable(fi);
+    if (!a)
+        return;
+    op_begin(a);
+    if (block_of(a, ptr, &p) == 0)
+        heap_free(&a->heap, p);
+    op_end(a, true);
+}
+
+void *fm_realloc(struct fm_info *fi, void *ptr, size_t size)
+{
+    uint64_t p;
+    if (!ptr)
+        return fm_malloc(fi, size);
+    if (size == 0) {
+        fm_free(fi, ptr);
+        return NULL;
+    }
+    struct fm_arena *a = writable(fi);
+    if (!a)
+        return NULL;
+    op_begin(a);
+    uint64_t q = block_of(a, ptr, &p) ? 0 : heap_realloc(&a->heap, p, size);
+    return op_end(a, q != 0) ? NULL : ptr_at(a, q);
+}
+
+size_t fm_usable_size(struct fm_info *fi, const void *ptr)
+{
+    uint64_t p;
+    if (!ptr || !fi)
+        return 0;
+    struct fm_arena *a = arena_of(fi);
+    pthread_mutex_lock(&a->lock);
+    size_t n = block_of(a, ptr, &p) ? 0 : heap_usable(&a->heap, p);
+    a->heap.err = 0;
+    pthread_mutex_unlock(&a->lock);
+    return n;
+}
+
+/* ---- allocate-and-link ----------------------------------------------------- */
+
+void *fm_malloc_to(struct fm_info *fi, fm_off_t *slot, size_t size)
+{
+    uint64_t s;
+    struct fm_arena *a = writable(fi);
+    if (!a || slot_of(a, slot, &s))
+        return NULL;
+    op_begin(a);
+    uint64_t p = heap_malloc(&a->heap, size);
+    if (p)
+        hset(&a->heap, s, p);
+    return op_end(a, p != 0) ? NULL : ptr_at(a, p);
+}
+
+void fm_free_from(struct fm_info *fi, fm_off_t *slot)
+{
+    uint64_t s, p;
+    struct fm_arena *a = writable(fi);
+    if (!a || slot_of(a, slot, &s) || !*slot)
+        return;
+    op_begin(a);
+    if (block_of(a, a->base + *slot, &p) == 0) {
+        heap_free(&a->heap, p);
+        hset(&a->heap, s, 0);
+    }
+    op_end(a, true);
+}
+
+void *fm_realloc_to(struct fm_info *fi, fm_off_t *slot, size_t size)
+{
+    uint64_t s, p;
+    struct fm_arena *a = writable(fi);
+    if (!a || slot_of(a, slot, &s))
+        return NULL;
+    if (!*slot)
+        return fm_malloc_to(fi, slot, size);
+    if (size == 0) {
+        fm_free_from(fi, slot);
+        return NULL;
+    }
+    op_begin(a);
+    uint64_t q = block_of(a, a->base + *slot, &p) ? 0 : heap_realloc(&a->heap, p, size);
+    if (q)
+        hset(&a->heap, s, q);
+    return op_end(a, q != 0) ? NULL : ptr_at(a, q);
+}
+
+/* ---- addresses ------------------------------------------------------------- */
+
+void *fm_root(struct fm_info *fi)
+{
+    return fi ? (char *)fi->mem + FMT_ROOT_OFF : NULL;
+}
+
+size_t fm_root_size(struct fm_info *fi)
+{
+    (void)fi;
+    return FMT_ROOT_SIZE;
+}
+
+fm_off_t fm_offset(struct fm_info *fi, const void *p)
+{
+    return p && fi ? offset_in(arena_of(fi), p) : 0;
+}
+
+void *fm_pointer(struct fm_info *fi, fm_off_t off)
+{
+    if (!off || !fi)
+        return NULL;
+    struct fm_arena *a = arena_of(fi);
+    return off < a->heap.mapped_size ? a->base + off : NULL;
+}
+
+/* ---- inspection ------------------------------------------------------------ */
+
+int fm_check(struct fm_info *fi)
+{
+    struct heap_totals tot;
+    struct fm_arena *a = arena_of(fi);
+    pthread_mutex_lock(&a->lock);
+    int err = heap_check(a->base, a->heap.mapped_size, &tot, a->check_msg, sizeof a->check_msg);
+    pthread_mutex_unlock(&a->lock);
+    return err;
+}
+
+const char *fm_check_message(struct fm_info *fi)
+{
+    return arena_of(fi)->check_msg;
+}
+
+int fm_stats(struct fm_info *fi, struct fm_stats *st)
+{
+    struct heap_totals tot;
+    struct fm_arena *a = arena_of(fi);
+    pthread_mutex_lock(&a->lock);
+    int err = heap_check(a->base, a->heap.mapped_size, &tot, a->check_msg, sizeof a->check_msg);
+    const struct fmt_superblock *sb = a->heap.sb;
+    memset(st, 0, sizeof *st);
+    st->file_size = sb->sb_file_size;
+    st->heap_size = sb->sb_file_size - FMT_HEAP_OFF;
+    st->allocated_bytes = tot.alloc_bytes;
+    st->allocated_count = tot.alloc_count;
+    st->free_bytes = tot.free_bytes;
+    st->free_blocks = tot.free_count;
+    st->largest_free = tot.largest_free;
+    st->top_size = tot.top_size;
+    st->generation = sb->sb_generation;
+    st->recovered = a->recovered;
+    pthread_mutex_unlock(&a->lock);
+    return err;
+}
+
+int fm_walk(struct fm_info *fi, int (*fn)(void *p, size_t size, void *arg), void *arg)
+{
+    struct fm_arena *a = arena_of(fi);
+    struct heap *h = &a->heap;
+    int ret = 0;
+    pthread_mutex_lock(&a->lock);
+    uint64_t top = h->sb->sb_top, c = FMT_HEAP_OFF;
+    while (c < top && !ret) {
+        uint64_t size = ch_size(h, c);
+        if (top - c < CH_MIN || size < CH_MIN || size % CH_ALIGN || size > top - c) {
+            snprintf(a->check_msg, sizeof a->check_msg, "chunk at %llu has impossible size",
+                     (unsigned long long)c);
+            ret = FM_ECORRUPT;
+            break;
+        }
+        if (ch_cinuse(h, c))
+            ret = fn(a->base + c + CH_PAYLOAD, (size_t)(size - CH_OVERHEAD), arg);
+        c += size;
+    }
+    pthread_mutex_unlock(&a->lock);
+    return ret;
+}
+
+int fm_trim(struct fm_info *fi, size_t pad)
+{
+    uint64_t new_size;
+    struct fm_arena *a = writable(fi);
+    if (!a)
+        return EROFS;
+    op_begin(a);
+    heap_trim(&a->heap, pad, a->page_size, &new_size);
+    log_commit(a->base);
+    /* Still under the lock: nobody may carve the top before it shrinks. */
+    int err = fm__arena_shrink(a, new_size);
+    pthread_mutex_unlock(&a->lock);
+    return err;
+}

@@ -1,0 +1,384 @@
+/*
+ * arena.c -- opening, creating, recovering, growing and closing an arena.
+ *
+ * Layer: arena.  Order of trust at open: the file is locked, then its
+ * header is read with pread (not mapped) and validated; only a valid
+ * identity is mapped.  A dirty arena is recovered on a private
+ * copy-on-write mapping first and verified with the full heap check; only
+ * if that passes is the same rollback applied to the shared mapping, so a
+ * file that cannot be recovered is refused byte-identical.
+ */
+#include "arena.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "os.h"
+
+static uint64_t round_up(uint64_t x, uint64_t to)
+{
+    return (x + to - 1) / to * to;
+}
+
+static bool all_zero(const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+/* ---- creation -------------------------------------------------------------- */
+
+/*
+ * Lay out a new arena in fd (empty, or zero in its first 4 KiB).  The magic
+ * goes in last, after everything else is durable: a crash before it leaves
+ * a file whose first 4 KiB are zero, which the next FM_CREATE initialises
+ * again.
+ */
+static int create_arena(int fd, uint64_t real_size, uint64_t initial, uint64_t page)
+{
+    uint64_t size = round_up(real_size, page);
+    if (size < initial)
+        size = initial;
+    int err = os_truncate(fd, size);
+    if (!err)
+        err = os_allocate(fd, 0, size);
+    if (err)
+        return err;
+
+    static const unsigned char zeros[FMT_HEAP_OFF + CH_PAYLOAD];
+    if ((err = os_pwrite(fd, zeros, sizeof zeros, 0)))
+        return err;
+    uint64_t top_head = (size - FMT_HEAP_OFF) | CH_PINUSE;
+    if ((err = os_pwrite(fd, &top_head, 8, FMT_HEAP_OFF + F_HEAD)))
+        return err;
+
+    unsigned char sb[FMT_HEADER_SIZE];
+    uint8_t id[16];
+    os_random(id, sizeof id);
+    fmt_init_superblock(sb, size, page, id, os_time_ns());
+    if ((err = os_pwrite(fd, sb + FMT_MAGIC_LEN, sizeof sb - FMT_MAGIC_LEN, FMT_MAGIC_LEN)))
+        return err;
+    if ((err = os_fdatasync(fd)))
+        return err;
+    if ((err = os_pwrite(fd, sb, FMT_MAGIC_LEN, 0)))
+        return err;
+    return os_fdatasync(fd);
+}
+
+/* ---- recovery -------------------------------------------------------------- */
+
+/* Roll back the log of a dirty arena mapped at a->base (real_size bytes). */
+static int recover(struct fm_arena *a, uint64_t real_size, bool in_place)
+{
+    char *why = a->check_msg;
+    size_t why_len = sizeof a->check_msg;
+    int err = fmt_check_log(a->base, real_size, why, why_len);
+    if (err)
+        return err;
+    struct heap_totals tot;
+    if (in_place) { /* a private mapping already: nothing reaches the file */
+        log_rollback(a->base);
+        err = heap_check(a->base, real_size, &tot, why, why_len);
+    } else {
+        void *priv;
+        if ((err = os_map_private(a->fd, real_size, &priv)))
+            return err;
+        log_rollback(priv);
+        err = heap_check(priv, real_size, &tot, why, why_len);
+        os_unmap(priv, real_size);
+        if (!err)
+            log_rollback(a->base);
+    }
+    if (err == 0)
+        a->recovered = true;
+    else if (err != ENOMEM)
+        err = FM_ECORRUPT;
+    return err;
+}
+
+/* ---- open ------------------------------------------------------------------ */
+
+static int check_options(const struct fm_options *o, uint64_t page, struct fm_options *out)
+{
+    *out = o ? *o : (struct fm_options){0};
+    unsigned known = FM_CREATE | FM_EXCL | FM_RDONLY | FM_NOSYNC;
+    if (out->flags & ~known)
+        return EINVAL;
+    if ((out->flags & FM_RDONLY) && (out->flags & FM_CREATE))
+        return EINVAL;
+    if ((out->flags & FM_EXCL) && !(out->flags & FM_CREATE))
+        return EINVAL;
+    if (!out->initial_size)
+        out->initial_size = FM_DEFAULT_INITIAL;
+    if (out->initial_size < FMT_MIN_FILE)
+        out->initial_size = FMT_MIN_FILE;
+    out->initial_size = round_up(out->initial_size, page);
+    if (!out->mode)
+        out->mode = 0644;
+    out->max_size = out->max_size ? round_up(out->max_size, page) : 0;
+    if (out->max_size && out->max_size < out->initial_size)
+        return EINVAL;
+    return 0;
+}
+
+/* Open (or create) the file itself; *created when this call made it. */
+static int open_file(const char *path, const struct fm_options *o, int *fd, bool *created)
+{
+    bool rdonly = o->flags & FM_RDONLY;
+    *created = false;
+    if (o->flags & FM_EXCL) {
+        int err = os_open(path, false, true, o->mode, fd);
+        *created = !err;
+        return err;
+    }
+    int err = os_open(path, rdonly, false, o->mode, fd);
+    if (err == ENOENT && (o->flags & FM_CREATE)) {
+        err = os_open(path, false, true, o->mode, fd);
+        *created = !err;
+        if (err == EEXIST) /* somebody else just made it: open theirs */
+            err = os_open(path, false, false, o->mode, fd);
+    }
+    return err;
+}
+
+/* Reserve address space for the arena: max_size, or (by default) as much
+ * of 1 TiB as the process may have (Valgrind, ulimit -v). */
+static int reserve(struct fm_arena *a, uint64_t want, uint64_t at_least, bool fixed_max)
+{
+    void *base;
+    for (;;) {
+        int err = os_reserve(want, &base);
+        if (!err)
+            break;
+        if (fixed_max || want / 2 < at_least || want <= (1ull << 30))
+            return err;
+        want /= 2;
+    }
+    a->base = base;
+    a->reserved = want;
+    if (a->max_size > want)
+        a->max_size = want;
+    return 0;
+}
+
+static int validate_header(int fd, uint64_t real_size, uint64_t page, unsigned char *hdr,
+                           bool *needs_init)
+{
+    size_t n = real_size < FMT_HEADER_SIZE ? (size_t)real_size : FMT_HEADER_SIZE;
+    memset(hdr, 0, FMT_HEADER_SIZE);
+    int err = n ? os_pread(fd, hdr, n, 0) : 0;
+    if (err)
+        return err;
+    *needs_init = all_zero(hdr, n);
+    if (*needs_init)
+        return 0;
+    if (n < FMT_HEADER_SIZE)
+        return memcmp(hdr, FMT_MAGIC, n < FMT_MAGIC_LEN ? n : FMT_MAGIC_LEN) == 0
+                   ? FM_ETRUNCATED
+                   : FM_EBADMAGIC;
+    return fmt_check_identity(hdr, page);
+}
+
+static int open_arena(struct fm_arena *a, const char *path, const struct fm_options *o)
+{
+    bool created, needs_init, rdonly = o->flags & FM_RDONLY;
+    uint64_t page = a->page_size, real;
+    unsigned char hdr[FMT_HEADER_SIZE];
+    int err = open_file(path, o, &a->fd, &created);
+    if (err)
+        return err;
+    a->created_file = created;
+    if ((err = os_file_size(a->fd, &real)))
+        return err == ENODEV ? FM_ENOTFILE : err;
+    if ((err = os_lock(a->fd, !rdonly)))
+        return err == EWOULDBLOCK ? FM_ELOCKED : err;
+    if ((err = validate_header(a->fd, real, page, hdr, &needs_init)))
+        return err;
+    if (needs_init) {
+        if (!(o->flags & FM_CREATE))
+            return FM_EEMPTY;
+        if ((err = create_arena(a->fd, real, o->initial_size, page)))
+            return err;
+        a->initialised = true;
+        a->initialised_empty = real == 0;
+        if ((err = os_file_size(a->fd, &real)) ||
+            (err = validate_header(a->fd, real, page, hdr, &needs_init)))
+            return err;
+    }
+    const struct fmt_superblock *hsb = (const void *)hdr;
+    err = fmt_check_state(hdr, real, page, a->check_msg, sizeof a->check_msg);
+    if (err)
+        return err;
+    bool dirty = hsb->sb_state_flags & SB_DIRTY;
+
+    uint64_t map_size = round_up(real, page);
+    a->max_size = o->max_size ? o->max_size : FM_DEFAULT_MAX;
+    if (a->max_size < map_size)
+        a->max_size = map_size;
+    if ((err = reserve(a, a->max_size, map_size, o->max_size != 0)))
+        return err;
+    /* A dirty read-only open recovers in a private mapping: the file's
+     * bytes stay as they are, the reader sees the recovered heap. */
+    bool private_view = rdonly && dirty;
+    if ((err = os_map_file(a->base, map_size, a->fd, 0, rdonly && !private_view, private_view)))
+        return err;
+    a->heap.base = a->base;
+    a->heap.sb = (struct fmt_superblock *)(void *)a->base;
+    a->heap.grow = fm__arena_grow;
+    a->heap.grow_ctx = a;
+    a->heap.mapped_size = map_size;
+    if (dirty && (err = recover(a, map_size, private_view)))
+        return err;
+    if (private_view)
+        return os_protect_read(a->base, map_size);
+    if (rdonly)
+        return 0;
+
+    struct fmt_superblock *sb = a->heap.sb;
+    if (real > sb->sb_file_size) {
+        /* A growth or trim that a crash or rollback left behind. */
+        if ((err = os_truncate(a->fd, sb->sb_file_size)))
+            return err;
+        os_unmap_to_reserve(a->base + sb->sb_file_size, map_size - sb->sb_file_size);
+        a->heap.mapped_size = sb->sb_file_size;
+    }
+    a->heap.fresh = a->initialised_empty ? FMT_HEAP_OFF + CH_PAYLOAD : sb->sb_file_size;
+    uint32_t flags = sb->sb_state_flags;
+    sb->sb_state_flags = flags | SB_DIRTY;
+    sb->sb_generation++;
+    /* The dirty mark must reach the disk before anything it protects. */
+    if (!a->nosync && (err = os_msync(a->base, page))) {
+        sb->sb_state_flags = flags; /* a failed open leaves the file as it was */
+        sb->sb_generation--;
+        return err;
+    }
+    return 0;
+}
+
+int fm__arena_open(const char *path, const struct fm_options *opt, struct fm_arena **out)
+{
+    uint64_t page = os_page_size();
+    struct fm_options o;
+    int err = check_options(opt, page, &o);
+    if (err)
+        return err;
+    if (!path)
+        return EINVAL;
+    struct fm_arena *a = calloc(1, sizeof *a);
+    if (!a)
+        return ENOMEM;
+    a->fd = -1;
+    a->page_size = page;
+    a->rdonly = o.flags & FM_RDONLY;
+    a->nosync = o.flags & FM_NOSYNC;
+    err = open_arena(a, path, &o);
+    if (!err)
+        err = pthread_mutex_init(&a->lock, NULL);
+    if (err) {
+        if (a->base)
+            os_unmap(a->base, a->reserved);
+        if (a->fd >= 0)
+            os_close(a->fd);
+        if (a->created_file)
+            os_unlink(path);
+        free(a);
+        return err;
+    }
+    a->pub.mem = a->base;
+    *out = a;
+    return 0;
+}
+
+/* ---- growth ---------------------------------------------------------------- */
+
+int fm__arena_grow(void *arena, uint64_t min_size, uint64_t *new_size)
+{
+    struct fm_arena *a = arena;
+    uint64_t cur = a->heap.mapped_size;
+    if (a->rdonly)
+        return EROFS;
+    if (min_size <= cur) { /* the file is already there (a rolled-back growth) */
+        *new_size = cur;
+        return 0;
+    }
+    if (min_size > a->max_size)
+        return ENOMEM;
+    /* Geometric: 1/16 of the file at a time, at least 1 MiB, at most 1 GiB. */
+    uint64_t step = cur / 16;
+    if (step < (1u << 20))
+        step = 1u << 20;
+    if (step > FM_GROW_CAP)
+        step = FM_GROW_CAP;
+    uint64_t target = round_up(cur + step > min_size ? cur + step : min_size, a->page_size);
+    if (target > a->max_size)
+        target = a->max_size;
+    log_crashpoint();
+    int err = os_truncate(a->fd, target);
+    if (err)
+        return err;
+    log_crashpoint();
+    err = os_allocate(a->fd, cur, target - cur);
+    if (!err) {
+        log_crashpoint();
+        err = os_map_file(a->base + cur, target - cur, a->fd, cur, false, false);
+    }
+    if (err) {
+        os_truncate(a->fd, cur);
+        return err;
+    }
+    log_crashpoint();
+    a->heap.mapped_size = target;
+    *new_size = target;
+    return 0;
+}
+
+int fm__arena_shrink(struct fm_arena *a, uint64_t new_size)
+{
+    uint64_t cur = a->heap.mapped_size;
+    if (new_size >= cur)
+        return 0;
+    int err = os_truncate(a->fd, new_size);
+    if (err)
+        return err; /* the file just stays larger; the next open trims it */
+    os_unmap_to_reserve(a->base + new_size, cur - new_size);
+    a->heap.mapped_size = new_size;
+    return 0;
+}
+
+/* ---- sync and close -------------------------------------------------------- */
+
+int fm__arena_sync(struct fm_arena *a)
+{
+    if (a->rdonly)
+        return EROFS;
+    int err = os_msync(a->base, a->heap.sb->sb_file_size);
+    return err ? err : os_fdatasync(a->fd);
+}
+
+int fm__arena_close(struct fm_arena *a)
+{
+    int err = 0;
+    if (!a->rdonly) {
+        struct fmt_superblock *sb = a->heap.sb;
+        fm_assert(sb->sb_log_count == 0);
+        if (!a->nosync)
+            err = fm__arena_sync(a);
+        if (!err) {
+            sb->sb_state_flags &= ~SB_DIRTY;
+            sb->sb_state_checksum = fmt_state_checksum(sb);
+            if (!a->nosync && !(err = os_msync(a->base, a->page_size)))
+                err = os_fdatasync(a->fd);
+            if (err) /* not known durable: let the next open check it */
+                sb->sb_state_flags |= SB_DIRTY;
+        }
+    }
+    os_unmap(a->base, a->reserved);
+    os_close(a->fd);
+    pthread_mutex_destroy(&a->lock);
+    free(a);
+    return err;
+}

@@ -1,0 +1,59 @@
+/*
+ * arena.h -- an open arena: the file, its mapping, its lock, its heap.
+ *
+ * Layer: arena (ties os, format, log and heap together).  Invariants:
+ *   - base never moves while the arena is open: the whole max_size range
+ *     is reserved at open and the file is mapped at its start;
+ *   - mapped >= sb_file_size; the file has real blocks for [0, mapped)
+ *     (growth allocates them, so a full disk fails a growth, not a store);
+ *   - a read-write arena holds an exclusive flock and has SB_DIRTY set in
+ *     the file until fm_close() has synced it.
+ */
+#ifndef FM_ARENA_H
+#define FM_ARENA_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fmalloc.h"
+#include "heap.h"
+
+struct fm_arena {
+    struct fm_info pub;          /* pub.mem == base; must stay first */
+    char *base;
+    int fd;
+    bool rdonly;
+    bool nosync;
+    bool recovered;              /* this open rolled back a crashed operation */
+    bool created_file;           /* this open created the file (unlinked if it fails) */
+    bool initialised;            /* this open laid out a new arena */
+    bool initialised_empty;      /* ... in a file that was empty: its heap reads zero */
+    uint64_t page_size;
+    uint64_t reserved;           /* bytes of address space reserved at base */
+    uint64_t max_size;           /* most the file may grow to */
+    struct heap heap;
+    pthread_mutex_t lock;        /* one operation at a time (the log is single) */
+    fm_error_handler err_fn;
+    void *err_arg;
+    char check_msg[256];
+};
+
+static inline struct fm_arena *arena_of(struct fm_info *fi)
+{
+    return (struct fm_arena *)(void *)fi;
+}
+
+int fm__arena_open(const char *path, const struct fm_options *opt, struct fm_arena **out);
+int fm__arena_close(struct fm_arena *a);
+int fm__arena_sync(struct fm_arena *a);
+/* Grow the file (and mapping) to at least min_size; geometric, capped. */
+int fm__arena_grow(void *arena, uint64_t min_size, uint64_t *new_size);
+/* After a committed heap_trim: shrink the file and unmap its old tail. */
+int fm__arena_shrink(struct fm_arena *a, uint64_t new_size);
+
+#define FM_DEFAULT_INITIAL (1ull << 20)
+#define FM_DEFAULT_MAX (1ull << 40)
+#define FM_GROW_CAP (1ull << 30) /* geometric growth adds at most this much at once */
+
+#endif

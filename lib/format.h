@@ -1,0 +1,155 @@
+/*
+ * format.h -- the on-disk layout of an arena file, format version 1.
+ *
+ * Layer: format (no system calls).  This header is the single source of
+ * truth for every byte of the file; docs/format.md mirrors it field for
+ * field.  All integers are little-endian and fixed-width; there are no
+ * pointers in the file, only offsets from its start.
+ *
+ *   0        4096              12288                                 file_size
+ *   | super- | app root (8 KiB)  | heap: boundary-tag chunks ... | top chunk |
+ *   | block  |                   |                                           |
+ *
+ * Invariants owned here:
+ *   - identity part (bytes 0..127) is written once at creation and covered
+ *     by sb_id_checksum (XXH3-64 of bytes 0..119);
+ *   - state part (bytes 128..4095): when SB_DIRTY is clear, sb_state_checksum
+ *     is the XXH3-64 of bytes 136..4095 and sb_log_count is 0;
+ *   - heap_off <= top < file_size, file_size is a multiple of page_size.
+ */
+#ifndef FM_FORMAT_H
+#define FM_FORMAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fmalloc.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "fmalloc's file format is little-endian; big-endian hosts are not supported yet"
+#endif
+
+#define FMT_MAGIC "\x89" "FMHEAP\n" /* 8 bytes; the high byte catches 7-bit mangling */
+#define FMT_MAGIC_LEN 8
+#define FMT_VERSION FM_FORMAT_VERSION
+#define FMT_HEADER_SIZE 4096u
+#define FMT_ROOT_OFF 4096u
+#define FMT_ROOT_SIZE 8192u
+#define FMT_HEAP_OFF 12288u
+#define FMT_ID_CHECKED_LEN 120u   /* sb_id_checksum covers bytes [0, 120) */
+#define FMT_STATE_CHECKED_OFF 136u /* sb_state_checksum covers [136, 4096) */
+#define FMT_MIN_FILE (64u * 1024)  /* smallest arena file */
+
+#define FMT_NSMALLBINS 32
+#define FMT_NTREEBINS 32
+#define FMT_LOG_CAP 209
+
+/* sb_state_flags */
+#define SB_DIRTY 0x1u /* open read-write, or its last writer did not close it */
+
+/* One undo-log record: the word at `off` held `old` before this operation. */
+struct fmt_log_entry {
+    uint64_t off;
+    uint64_t old;
+};
+
+/*
+ * The superblock, 4096 bytes at offset 0.
+ *
+ * Heap state (sb_top ... sb_treebins) is owned by heap.c and changes only
+ * through the undo log (log.h); see docs/design.md for which words each
+ * operation writes.  A zero offset in a bin head means an empty bin.
+ */
+struct fmt_superblock {
+    /* ---- identity: written once at creation ---- */
+    char sb_magic[8];            /*   0 FMT_MAGIC */
+    uint32_t sb_version;         /*   8 FMT_VERSION */
+    uint32_t sb_header_size;     /*  12 4096 */
+    uint32_t sb_page_size;       /*  16 page size of the creating machine */
+    uint32_t sb_id_flags;        /*  20 reserved, 0 */
+    uint64_t sb_root_off;        /*  24 4096 */
+    uint64_t sb_root_size;       /*  32 8192 */
+    uint64_t sb_heap_off;        /*  40 12288 */
+    uint8_t sb_arena_id[16];     /*  48 random at creation */
+    uint64_t sb_created_ns;      /*  64 creation time, ns since the Unix epoch */
+    uint8_t sb_id_reserved[48];  /*  72 zero */
+    uint64_t sb_id_checksum;     /* 120 XXH3-64 of bytes 0..119 */
+    /* ---- state: changes at run time ---- */
+    uint64_t sb_state_checksum;  /* 128 XXH3-64 of bytes 136..4095, valid when clean */
+    uint64_t sb_file_size;       /* 136 end of the heap = size of the file */
+    uint64_t sb_generation;      /* 144 read-write opens so far */
+    uint32_t sb_state_flags;     /* 152 SB_DIRTY */
+    uint32_t sb_state_pad;       /* 156 zero */
+    uint64_t sb_top;             /* 160 offset of the top chunk */
+    uint64_t sb_dv;              /* 168 designated victim chunk, 0 if none */
+    uint32_t sb_smallmap;        /* 176 bit i: small bin i non-empty */
+    uint32_t sb_treemap;         /* 180 bit i: tree bin i non-empty */
+    uint64_t sb_state_reserved[5]; /* 184 zero */
+    uint64_t sb_smallbins[FMT_NSMALLBINS]; /* 224 heads of free lists, chunk offsets */
+    uint64_t sb_treebins[FMT_NTREEBINS];   /* 480 roots of size tries */
+    uint64_t sb_log_count;       /* 736 valid records in sb_log; 0 = no operation in flight */
+    uint64_t sb_log_pad;         /* 744 zero */
+    struct fmt_log_entry sb_log[FMT_LOG_CAP]; /* 752 undo records, oldest first */
+};
+
+_Static_assert(sizeof(struct fmt_superblock) == FMT_HEADER_SIZE, "superblock is one 4 KiB page");
+_Static_assert(offsetof(struct fmt_superblock, sb_version) == 8, "layout");
+_Static_assert(offsetof(struct fmt_superblock, sb_page_size) == 16, "layout");
+_Static_assert(offsetof(struct fmt_superblock, sb_root_off) == 24, "layout");
+_Static_assert(offsetof(struct fmt_superblock, sb_heap_off) == 40, "layout");
+_Static_assert(offsetof(struct fmt_superblock, sb_arena_id) == 48, "layout");
+_Static_assert(offsetof(struct fmt_superblock, sb_created_ns) == 64, "layout");
+_Static_assert(offsetof(struct fmt_superblock, sb_id_checksum) == FMT_ID_CHECKED_LEN, "layout");
+_Static_assert(offsetof(struct fmt_superblock, sb_state_checksum) == 128, "layout");
+_Static_assert(offsetof(struct fmt_superblock, sb_file_size) == FMT_STATE_CHECKED_OFF, "layout");
+_Static_assert(offsetof(struct fmt_superblock, sb_state_flags) == 152, "layout");
+_Static_assert(offsetof(struct fmt_superblock, sb_top) == 160, "layout");
+_Static_assert(offsetof(struct fmt_superblock, sb_smallmap) == 176, "layout");
+_Static_assert(offsetof(struct fmt_superblock, sb_smallbins) == 224, "layout");
+_Static_assert(offsetof(struct fmt_superblock, sb_treebins) == 480, "layout");
+_Static_assert(offsetof(struct fmt_superblock, sb_log_count) == 736, "layout");
+_Static_assert(offsetof(struct fmt_superblock, sb_log) == 752, "layout");
+_Static_assert(FMT_ROOT_OFF + FMT_ROOT_SIZE == FMT_HEAP_OFF, "root region ends where the heap starts");
+
+/*
+ * Heap chunks (boundary tags), all offsets and sizes multiples of 16:
+ *
+ *   chunk c:  c+0   prev_foot  size of the previous chunk if it is free
+ *                              (else the last word of its payload)
+ *             c+8   head       size | CH_PINUSE | CH_CINUSE
+ *             c+16  payload    (what fm_malloc returns), when in use;
+ *                   when free: fd, bk (free list), and for tree chunks
+ *                   child[0], child[1], parent, bin index (see heap.h)
+ *   next chunk at c + size; a free chunk's size is repeated in the next
+ *   chunk's prev_foot.  An in-use chunk's payload runs to c + size + 8.
+ */
+#define CH_PINUSE 0x1u /* previous chunk is in use */
+#define CH_CINUSE 0x2u /* this chunk is in use */
+#define CH_FLAGS 0xfull
+#define CH_ALIGN 16u
+#define CH_MIN 32u      /* smallest chunk: prev_foot, head, fd, bk */
+#define CH_TREE_MIN 512u /* chunks of this size and more live in tree bins */
+#define CH_OVERHEAD 8u  /* bytes an in-use chunk costs beyond its payload */
+#define CH_PAYLOAD 16u  /* payload offset from the chunk */
+
+/* Byte-level helpers shared by format.c and the tools. */
+uint64_t fmt_id_checksum(const void *sb);
+uint64_t fmt_state_checksum(const void *sb);
+/* Fill a new superblock (identity and an empty heap) into buf[4096]. */
+void fmt_init_superblock(void *buf, uint64_t file_size, uint64_t page_size,
+                         const uint8_t id[16], uint64_t now_ns);
+/* Validate the identity part: 0 or FM_EBADMAGIC/EVERSION/ECHECKSUM/EPAGESIZE/EGEOMETRY. */
+int fmt_check_identity(const void *sb, uint64_t page_size);
+/* Validate the state part against the real file size (cheap: no heap walk).
+ * 0, FM_ETRUNCATED, FM_ECHECKSUM (clean but state damaged), FM_ECORRUPT. */
+int fmt_check_state(const void *sb, uint64_t real_size, uint64_t page_size, char *why,
+                    size_t why_len);
+/* The heap fields of the state part point into the heap (bins agree with
+ * their bitmaps).  0 or FM_ECORRUPT with a reason in why. */
+int fmt_check_heap_fields(const void *sb, char *why, size_t why_len);
+/* Every undo record names a word the log may restore, inside [0, mapped_size).
+ * 0 or FM_ECORRUPT. */
+int fmt_check_log(const void *sb, uint64_t mapped_size, char *why, size_t why_len);
+
+#endif

@@ -1,0 +1,551 @@
+/*
+ * heap.c -- chunks, small bins, the designated victim and the top chunk.
+ *
+ * Layer: heap.  Pure offset arithmetic on the mapping; every store to heap
+ * metadata goes through hset() (the undo log), and nothing here commits.
+ * Links read from the file are checked before they are followed, so a
+ * damaged heap makes an operation fail with FM_ECORRUPT instead of making
+ * it write somewhere it should not.  See heap.h for the invariants and
+ * docs/design.md for the stores each operation makes.
+ */
+#include "heap.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define SB_OFF(field) ((uint64_t)offsetof(struct fmt_superblock, field))
+
+/* ---- corruption reporting ----------------------------------------------- */
+
+FM_PRINTF(2, 3) static void heap_corrupt(struct heap *h, const char *fmt, ...)
+{
+    if (h->err == FM_ECORRUPT)
+        return; /* keep the first reason */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(h->msg, sizeof h->msg, fmt, ap);
+    va_end(ap);
+    h->err = FM_ECORRUPT;
+}
+
+/* May `c` be followed as a chunk offset (aligned, below the top)? */
+static bool chunk_ok(struct heap *h, uint64_t c, const char *what)
+{
+    if (fm_likely(c >= FMT_HEAP_OFF && c % CH_ALIGN == 0 && c < h->sb->sb_top))
+        return true;
+    heap_corrupt(h, "%s points to offset %llu, not a chunk in the heap", what,
+                 (unsigned long long)c);
+    return false;
+}
+
+/* ---- header helpers ------------------------------------------------------ */
+
+static void set_head(struct heap *h, uint64_t c, uint64_t head)
+{
+    hset(h, c + F_HEAD, head);
+}
+
+/* A free chunk's size goes into the next chunk's prev_foot. */
+static void set_foot(struct heap *h, uint64_t c, uint64_t size)
+{
+    hset(h, c + size + F_PREVFOOT, size);
+}
+
+static void set_pinuse(struct heap *h, uint64_t c, bool on)
+{
+    uint64_t hd = ch_head(h, c);
+    set_head(h, c, on ? hd | CH_PINUSE : hd & ~(uint64_t)CH_PINUSE);
+}
+
+static uint64_t top_size(const struct heap *h)
+{
+    return h->sb->sb_file_size - h->sb->sb_top;
+}
+
+/* ---- small bins: NULL-terminated doubly-linked lists, LIFO --------------- */
+
+static void small_insert(struct heap *h, uint64_t c, uint64_t size)
+{
+    unsigned i = small_index(size);
+    uint64_t first = h->sb->sb_smallbins[i];
+    hset(h, c + F_FD, first);
+    hset(h, c + F_BK, 0);
+    if (first)
+        hset(h, first + F_BK, c);
+    else
+        log_set32(h->base, SB_OFF(sb_smallmap), h->sb->sb_smallmap | (1u << i));
+    hset(h, SB_OFF(sb_smallbins) + 8u * i, c);
+}
+
+static void small_unlink(struct heap *h, uint64_t c, uint64_t size)
+{
+    unsigned i = small_index(size);
+    uint64_t fd = hw(h, c + F_FD), bk = hw(h, c + F_BK);
+    if ((fd && !chunk_ok(h, fd, "free-list fd")) || (bk && !chunk_ok(h, bk, "free-list bk")))
+        return;
+    if (bk) {
+        if (hw(h, bk + F_FD) != c) {
+            heap_corrupt(h, "free list broken at chunk %llu", (unsigned long long)bk);
+            return;
+        }
+        hset(h, bk + F_FD, fd);
+    } else {
+        if (h->sb->sb_smallbins[i] != c) {
+            heap_corrupt(h, "chunk %llu claims to head small bin %u", (unsigned long long)c, i);
+            return;
+        }
+        hset(h, SB_OFF(sb_smallbins) + 8u * i, fd);
+        if (!fd)
+            log_set32(h->base, SB_OFF(sb_smallmap), h->sb->sb_smallmap & ~(1u << i));
+    }
+    if (fd)
+        hset(h, fd + F_BK, bk);
+}
+
+void bin_insert(struct heap *h, uint64_t c, uint64_t size)
+{
+    if (is_small(size))
+        small_insert(h, c, size);
+    else
+        tree_insert(h, c, size);
+}
+
+void bin_unlink(struct heap *h, uint64_t c, uint64_t size)
+{
+    if (is_small(size))
+        small_unlink(h, c, size);
+    else
+        tree_unlink(h, c);
+}
+
+/* ---- carving --------------------------------------------------------------- */
+
+/* Free, unlinked chunk c of `size` becomes in use whole. */
+static void use_whole(struct heap *h, uint64_t c, uint64_t size)
+{
+    set_head(h, c, size | CH_PINUSE | CH_CINUSE);
+    set_pinuse(h, c + size, true);
+}
+
+/*
+ * Free, unlinked chunk c of `size` becomes an in-use chunk of nb; returns
+ * the free remainder (not in any bin yet), or 0 when it was too small to
+ * split and c was used whole.
+ */
+static uint64_t split(struct heap *h, uint64_t c, uint64_t size, uint64_t nb)
+{
+    uint64_t rsize = size - nb;
+    if (rsize < CH_MIN) {
+        use_whole(h, c, size);
+        return 0;
+    }
+    set_head(h, c, nb | CH_PINUSE | CH_CINUSE);
+    uint64_t r = c + nb;
+    set_head(h, r, rsize | CH_PINUSE);
+    set_foot(h, r, rsize);
+    return r;
+}
+
+/* Make r (free, in no bin) the designated victim, binning the old one. */
+static void replace_dv(struct heap *h, uint64_t r)
+{
+    uint64_t old = h->sb->sb_dv;
+    if (old)
+        bin_insert(h, old, ch_size(h, old));
+    hset(h, SB_OFF(sb_dv), r);
+}
+
+/* Carve nb from the designated victim (the caller checked it fits). */
+static uint64_t carve_dv(struct heap *h, uint64_t nb)
+{
+    uint64_t dv = h->sb->sb_dv;
+    uint64_t r = split(h, dv, ch_size(h, dv), nb);
+    hset(h, SB_OFF(sb_dv), r);
+    return dv;
+}
+
+/* Make the top at least `want` bytes, growing the file if needed. */
+static int top_reserve(struct heap *h, uint64_t want)
+{
+    uint64_t tsize = top_size(h);
+    if (tsize >= want)
+        return 0;
+    uint64_t top = h->sb->sb_top, new_size;
+    if (want > UINT64_MAX - top) {
+        h->err = ENOMEM;
+        return -1;
+    }
+    int err = h->grow(h->grow_ctx, top + want, &new_size);
+    if (err) {
+        h->err = ENOMEM;
+        return -1;
+    }
+    h->mapped_size = new_size > h->mapped_size ? new_size : h->mapped_size;
+    hset(h, SB_OFF(sb_file_size), new_size);
+    set_head(h, top, (new_size - top) | CH_PINUSE);
+    return 0;
+}
+
+static uint64_t alloc_from_top(struct heap *h, uint64_t nb)
+{
+    if (top_reserve(h, nb + CH_MIN) != 0)
+        return 0;
+    uint64_t top = h->sb->sb_top;
+    uint64_t rest = top_size(h) - nb;
+    uint64_t newtop = top + nb;
+    /* Everything at or above h->fresh is still zero from the file's growth. */
+    h->zero_from = top + CH_PAYLOAD > h->fresh ? top + CH_PAYLOAD : h->fresh;
+    set_head(h, top, nb | CH_PINUSE | CH_CINUSE);
+    set_head(h, newtop, rest | CH_PINUSE);
+    hset(h, SB_OFF(sb_top), newtop);
+    if (h->fresh < newtop + CH_PAYLOAD)
+        h->fresh = newtop + CH_PAYLOAD;
+    return top;
+}
+
+/* Take the first chunk of small bin i and make it in use (size i*16). */
+static uint64_t take_small(struct heap *h, unsigned i)
+{
+    uint64_t c = h->sb->sb_smallbins[i];
+    uint64_t size = (uint64_t)i << 4;
+    if (!chunk_ok(h, c, "small bin head"))
+        return 0;
+    if (ch_size(h, c) != size || ch_cinuse(h, c)) {
+        heap_corrupt(h, "chunk %llu in small bin %u has head 0x%llx", (unsigned long long)c, i,
+                     (unsigned long long)ch_head(h, c));
+        return 0;
+    }
+    small_unlink(h, c, size);
+    return c;
+}
+
+static uint32_t bits_above(uint32_t map, unsigned i)
+{
+    return i >= 31 ? 0 : map & ~((2u << i) - 1);
+}
+
+/* A free chunk of at least nb for a small request, or 0 (then use the top). */
+static uint64_t alloc_small(struct heap *h, uint64_t nb)
+{
+    struct fmt_superblock *sb = h->sb;
+    unsigned i = small_index(nb);
+    uint32_t bits = sb->sb_smallmap >> i;
+    if (bits & 3) { /* exact fit, or 16 more: too little left to split */
+        i += !(bits & 1);
+        uint64_t c = take_small(h, i);
+        if (c)
+            use_whole(h, c, (uint64_t)i << 4);
+        return c;
+    }
+    if (sb->sb_dv && ch_size(h, sb->sb_dv) >= nb)
+        return carve_dv(h, nb);
+    uint64_t c = 0, size = 0;
+    uint32_t above = bits_above(sb->sb_smallmap, i);
+    if (above) {
+        unsigned j = (unsigned)__builtin_ctz(above);
+        c = take_small(h, j);
+        size = (uint64_t)j << 4;
+    } else if (sb->sb_treemap) {
+        c = tree_best_fit(h, nb);
+        if (c) {
+            size = ch_size(h, c);
+            tree_unlink(h, c);
+        }
+    }
+    if (!c || h->err)
+        return 0;
+    uint64_t r = split(h, c, size, nb);
+    if (r)
+        replace_dv(h, r);
+    return c;
+}
+
+static uint64_t alloc_large(struct heap *h, uint64_t nb)
+{
+    struct fmt_superblock *sb = h->sb;
+    uint64_t dvsize = sb->sb_dv ? ch_size(h, sb->sb_dv) : 0;
+    uint64_t c = sb->sb_treemap ? tree_best_fit(h, nb) : 0;
+    if (h->err)
+        return 0;
+    if (c) {
+        uint64_t size = ch_size(h, c);
+        if (!(dvsize >= nb && dvsize <= size)) {
+            tree_unlink(h, c);
+            uint64_t r = split(h, c, size, nb);
+            if (r)
+                bin_insert(h, r, size - nb);
+            return c;
+        }
+    }
+    if (dvsize >= nb)
+        return carve_dv(h, nb);
+    return 0;
+}
+
+/* An in-use chunk of at least nb (headers written, logged), or 0. */
+static uint64_t alloc_chunk(struct heap *h, uint64_t nb)
+{
+    h->zero_from = UINT64_MAX; /* recycled memory: calloc must clear it all */
+    uint64_t c = is_small(nb) ? alloc_small(h, nb) : alloc_large(h, nb);
+    if (h->err)
+        return 0;
+    return c ? c : alloc_from_top(h, nb);
+}
+
+uint64_t heap_malloc(struct heap *h, size_t n)
+{
+    uint64_t nb = request_to_size(n);
+    if (!nb) {
+        h->err = ENOMEM;
+        return 0;
+    }
+    uint64_t c = alloc_chunk(h, nb);
+    return c ? c + CH_PAYLOAD : 0;
+}
+
+/* ---- free ------------------------------------------------------------------ */
+
+int heap_validate_block(struct heap *h, uint64_t p)
+{
+    uint64_t top = h->sb->sb_top;
+    const char *why = NULL;
+    uint64_t c = p - CH_PAYLOAD;
+    if (p < FMT_HEAP_OFF + CH_PAYLOAD || p >= top) {
+        why = "is not inside the heap";
+    } else if (p % CH_ALIGN) {
+        why = "is misaligned (blocks are 16-byte aligned)";
+    } else {
+        uint64_t head = ch_head(h, c), size = head & ~CH_FLAGS;
+        if (!(head & CH_CINUSE))
+            why = "is not allocated (double free?)";
+        else if (size < CH_MIN || size % CH_ALIGN || size > top - c || !ch_pinuse(h, c + size))
+            why = "is not the start of a block";
+        else if (!(head & CH_PINUSE)) {
+            uint64_t psize = hw(h, c + F_PREVFOOT);
+            if (psize < CH_MIN || psize % CH_ALIGN || psize > c - FMT_HEAP_OFF ||
+                ch_size(h, c - psize) != psize || ch_cinuse(h, c - psize))
+                why = "is not the start of a block";
+        }
+    }
+    if (!why)
+        return 0;
+    snprintf(h->msg, sizeof h->msg, "pointer at offset %llu (0x%llx) %s", (unsigned long long)p,
+             (unsigned long long)p, why);
+    h->err = FM_EBADPTR;
+    return FM_EBADPTR;
+}
+
+size_t heap_usable(const struct heap *h, uint64_t p)
+{
+    return (size_t)(ch_size(h, p - CH_PAYLOAD) - CH_OVERHEAD);
+}
+
+/* Unlink free chunk n (a neighbour being absorbed) from wherever it is. */
+static void absorb_free(struct heap *h, uint64_t n, uint64_t nsize, bool *was_dv)
+{
+    if (n == h->sb->sb_dv)
+        *was_dv = true;
+    else
+        bin_unlink(h, n, nsize);
+}
+
+/* Free chunk c (validated, in use), coalescing with both neighbours. */
+static void free_chunk(struct heap *h, uint64_t c)
+{
+    struct fmt_superblock *sb = h->sb;
+    uint64_t head = ch_head(h, c);
+    uint64_t size = head & ~CH_FLAGS;
+    bool is_dv = false;
+
+    /* Clear CINUSE first, so a stale header inside a merged chunk never
+     * passes for a live block (double-free detection relies on it). */
+    set_head(h, c, head & ~(uint64_t)CH_CINUSE);
+    if (!(head & CH_PINUSE)) {
+        uint64_t psize = hw(h, c + F_PREVFOOT);
+        uint64_t prev = c - psize;
+        if (!chunk_ok(h, prev, "prev_foot") || ch_size(h, prev) != psize || ch_cinuse(h, prev)) {
+            heap_corrupt(h, "chunk %llu: prev_foot %llu does not name a free chunk",
+                         (unsigned long long)c, (unsigned long long)psize);
+            return;
+        }
+        absorb_free(h, prev, psize, &is_dv);
+        c = prev;
+        size += psize;
+    }
+    uint64_t next = c + size;
+    if (next == sb->sb_top) {
+        uint64_t tsize = top_size(h) + size;
+        hset(h, SB_OFF(sb_top), c);
+        set_head(h, c, tsize | CH_PINUSE);
+        if (is_dv)
+            hset(h, SB_OFF(sb_dv), 0);
+        return;
+    }
+    if (!chunk_ok(h, next, "chunk size"))
+        return;
+    if (!ch_cinuse(h, next)) {
+        uint64_t nsize = ch_size(h, next);
+        absorb_free(h, next, nsize, &is_dv);
+        size += nsize;
+        set_head(h, c, size | CH_PINUSE);
+        set_foot(h, c, size);
+    } else {
+        set_head(h, c, size | CH_PINUSE);
+        set_foot(h, c, size);
+        set_pinuse(h, next, false);
+    }
+    if (h->err)
+        return;
+    if (is_dv)
+        hset(h, SB_OFF(sb_dv), c);
+    else
+        bin_insert(h, c, size);
+}
+
+void heap_free(struct heap *h, uint64_t p)
+{
+    free_chunk(h, p - CH_PAYLOAD);
+}
+
+/* ---- realloc --------------------------------------------------------------- */
+
+/* In-use chunk c of `size` keeps nb bytes; the tail (>= CH_MIN) is freed. */
+static void shrink_chunk(struct heap *h, uint64_t c, uint64_t size, uint64_t nb)
+{
+    if (size - nb < CH_MIN)
+        return;
+    uint64_t pin = ch_head(h, c) & CH_PINUSE;
+    set_head(h, c, nb | pin | CH_CINUSE);
+    uint64_t r = c + nb;
+    set_head(h, r, (size - nb) | CH_PINUSE | CH_CINUSE);
+    free_chunk(h, r);
+}
+
+/* Try to grow in-use chunk c to nb in place; true if done. */
+static bool grow_in_place(struct heap *h, uint64_t c, uint64_t size, uint64_t nb)
+{
+    struct fmt_superblock *sb = h->sb;
+    uint64_t next = c + size;
+    uint64_t pin = ch_head(h, c) & CH_PINUSE;
+    if (next == sb->sb_top) {
+        if (top_reserve(h, nb - size + CH_MIN) != 0)
+            return false;
+        uint64_t rest = top_size(h) - (nb - size);
+        set_head(h, c, nb | pin | CH_CINUSE);
+        set_head(h, c + nb, rest | CH_PINUSE);
+        hset(h, SB_OFF(sb_top), c + nb);
+        if (h->fresh < c + nb + CH_PAYLOAD)
+            h->fresh = c + nb + CH_PAYLOAD;
+        return true;
+    }
+    if (ch_cinuse(h, next))
+        return false;
+    uint64_t nsize = ch_size(h, next);
+    if (size + nsize < nb)
+        return false;
+    bool was_dv = false;
+    absorb_free(h, next, nsize, &was_dv);
+    if (was_dv)
+        hset(h, SB_OFF(sb_dv), 0);
+    uint64_t total = size + nsize;
+    if (total - nb >= CH_MIN) {
+        set_head(h, c, nb | pin | CH_CINUSE);
+        uint64_t r = c + nb;
+        set_head(h, r, (total - nb) | CH_PINUSE);
+        set_foot(h, r, total - nb);
+        if (was_dv)
+            hset(h, SB_OFF(sb_dv), r);
+        else
+            bin_insert(h, r, total - nb);
+    } else {
+        set_head(h, c, total | pin | CH_CINUSE);
+        set_pinuse(h, c + total, true);
+    }
+    return true;
+}
+
+uint64_t heap_realloc(struct heap *h, uint64_t p, size_t n)
+{
+    uint64_t nb = request_to_size(n);
+    if (!nb) {
+        h->err = ENOMEM;
+        return 0;
+    }
+    uint64_t c = p - CH_PAYLOAD;
+    uint64_t size = ch_size(h, c);
+    if (nb <= size) {
+        shrink_chunk(h, c, size, nb);
+        return h->err ? 0 : p;
+    }
+    if (grow_in_place(h, c, size, nb))
+        return h->err ? 0 : p;
+    if (h->err)
+        return 0;
+    uint64_t q = heap_malloc(h, n);
+    if (!q)
+        return 0;
+    /* The copy below overwrites words of q that may have been free-list
+     * links; record them so that a rollback puts the free chunk back. */
+    uint64_t keep = size - CH_OVERHEAD;
+    for (uint64_t off = 0; off < 48 && off < keep; off += 8)
+        log_save(h->base, q + off);
+    memcpy(h->base + q, h->base + p, (size_t)keep);
+    free_chunk(h, c);
+    return h->err ? 0 : q;
+}
+
+/* ---- memalign -------------------------------------------------------------- */
+
+uint64_t heap_memalign(struct heap *h, size_t alignment, size_t n)
+{
+    if (alignment <= CH_ALIGN)
+        return heap_malloc(h, n);
+    uint64_t nb = request_to_size(n);
+    if (!nb || nb > UINT64_MAX / 4 - alignment) {
+        h->err = ENOMEM;
+        return 0;
+    }
+    uint64_t c = alloc_chunk(h, nb + alignment + CH_MIN);
+    if (!c)
+        return 0;
+    uint64_t size = ch_size(h, c);
+    uint64_t p = c + CH_PAYLOAD;
+    if (p % alignment) {
+        uint64_t ap = (p + alignment - 1) & ~((uint64_t)alignment - 1);
+        if (ap - p < CH_MIN)
+            ap += alignment;
+        uint64_t ac = ap - CH_PAYLOAD, lead = ac - c;
+        /* Split off the leading part as an in-use chunk, then free it. */
+        set_head(h, ac, (size - lead) | CH_PINUSE | CH_CINUSE);
+        set_head(h, c, lead | (ch_head(h, c) & CH_PINUSE) | CH_CINUSE);
+        free_chunk(h, c);
+        c = ac;
+        size -= lead;
+    }
+    shrink_chunk(h, c, size, nb);
+    return h->err ? 0 : c + CH_PAYLOAD;
+}
+
+/* ---- trim ------------------------------------------------------------------ */
+
+void heap_trim(struct heap *h, uint64_t pad, uint64_t page_size, uint64_t *new_file_size)
+{
+    struct fmt_superblock *sb = h->sb;
+    uint64_t top = sb->sb_top;
+    uint64_t end = top + CH_MIN + pad;
+    if (end < top) /* pad overflowed */
+        end = sb->sb_file_size;
+    end = (end + page_size - 1) / page_size * page_size;
+    if (end < FMT_MIN_FILE)
+        end = FMT_MIN_FILE;
+    *new_file_size = sb->sb_file_size;
+    if (end >= sb->sb_file_size)
+        return;
+    set_head(h, top, (end - top) | CH_PINUSE);
+    hset(h, SB_OFF(sb_file_size), end);
+    if (h->fresh > end)
+        h->fresh = end;
+    *new_file_size = end;
+}

@@ -1,0 +1,129 @@
+/*
+ * heap.h -- the dlmalloc-style heap inside the arena.
+ *
+ * Layer: heap (no system calls; asks the arena to grow the file through
+ * heap.grow).  Every metadata store goes through log_set(), so the caller
+ * (api.c) brackets each operation with log_commit() or log_rollback().
+ *
+ * Glossary
+ *   chunk     a run of the heap with a boundary tag (format.h); offsets are
+ *             chunk offsets unless named `p`/`payload` (chunk + 16)
+ *   small     chunk size < 512: exact-size bins, a LIFO list per size,
+ *             sb_smallmap says which are non-empty
+ *   tree      chunk size >= 512: 32 bins by size range, each a bitwise trie
+ *             keyed on the size bits below the range; equal sizes hang off
+ *             the trie node in a list (heap_tree.c)
+ *   dv        designated victim: the remainder of the last split for a small
+ *             request, kept out of the bins so consecutive small requests
+ *             carve from one place
+ *   top       the last chunk, never in a bin, always >= CH_MIN; growing the
+ *             file grows it
+ *
+ * Invariants (fm_check verifies each):
+ *   H1 chunks tile [heap_off, file_size) exactly; top is the last chunk
+ *   H2 every size is a multiple of 16 and >= CH_MIN
+ *   H3 PINUSE of a chunk == CINUSE of its predecessor; the first chunk has it
+ *   H4 a free chunk's size is repeated in the next chunk's prev_foot
+ *   H5 no two adjacent free chunks (top included)
+ *   H6 every free chunk but dv and top is in exactly the bin its size names
+ *   H7 bitmaps are set exactly for the non-empty bins
+ *   H8 tries: parent/child links agree, each node lies on the path its size
+ *      bits name, list members have the node's size
+ */
+#ifndef FM_HEAP_H
+#define FM_HEAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "format.h"
+#include "log.h"
+
+struct heap {
+    char *base;                /* start of the mapping */
+    struct fmt_superblock *sb; /* == base */
+    /* Grow the file to at least min_size bytes; sets *new_size.  0 or errno. */
+    int (*grow)(void *ctx, uint64_t min_size, uint64_t *new_size);
+    void *grow_ctx;
+    uint64_t mapped_size;      /* bytes of the file that are mapped (>= file_size) */
+    uint64_t fresh;            /* every byte of the file at or above is still zero */
+    uint64_t zero_from;        /* set by each allocation: its payload is zero from here */
+    int err;                   /* why the last failed operation failed */
+    char msg[256];             /* and in words, for corruption/invalid pointers */
+};
+
+/* Chunk fields, as offsets from the chunk */
+#define F_PREVFOOT 0
+#define F_HEAD 8
+#define F_FD 16
+#define F_BK 24
+#define F_CHILD0 32
+#define F_CHILD1 40
+#define F_PARENT 48
+#define F_INDEX 56
+#define TREE_NODE_FLAG 0x100u /* in F_INDEX: this chunk is a trie node */
+
+static inline uint64_t hw(const struct heap *h, uint64_t off)
+{
+    return *(const uint64_t *)(const void *)(h->base + off);
+}
+static inline void hset(struct heap *h, uint64_t off, uint64_t v)
+{
+    log_set(h->base, off, v);
+}
+
+static inline uint64_t ch_head(const struct heap *h, uint64_t c) { return hw(h, c + F_HEAD); }
+static inline uint64_t ch_size(const struct heap *h, uint64_t c) { return ch_head(h, c) & ~CH_FLAGS; }
+static inline bool ch_cinuse(const struct heap *h, uint64_t c) { return ch_head(h, c) & CH_CINUSE; }
+static inline bool ch_pinuse(const struct heap *h, uint64_t c) { return ch_head(h, c) & CH_PINUSE; }
+
+static inline unsigned small_index(uint64_t size) { return (unsigned)(size >> 4); }
+static inline bool is_small(uint64_t size) { return size < CH_TREE_MIN; }
+unsigned tree_index(uint64_t size);
+/* Left shift that brings the first size bit that steers the trie of bin i to bit 63. */
+unsigned tree_key_shift(unsigned i);
+
+/* Chunk size for a request: payload + 8, rounded to 16, at least CH_MIN.
+ * Returns 0 if the request cannot be a chunk at all. */
+static inline uint64_t request_to_size(size_t n)
+{
+    if (n > (UINT64_MAX >> 2))
+        return 0;
+    uint64_t s = ((uint64_t)n + CH_OVERHEAD + CH_ALIGN - 1) & ~(uint64_t)(CH_ALIGN - 1);
+    return s < CH_MIN ? CH_MIN : s;
+}
+
+/* Bins (heap.c / heap_tree.c) */
+void bin_insert(struct heap *h, uint64_t c, uint64_t size);
+void bin_unlink(struct heap *h, uint64_t c, uint64_t size);
+void tree_insert(struct heap *h, uint64_t c, uint64_t size);
+void tree_unlink(struct heap *h, uint64_t c);
+/* Smallest chunk >= nb in the tree bins, 0 if none. */
+uint64_t tree_best_fit(struct heap *h, uint64_t nb);
+
+/* Operations: return a payload offset (0 on failure, reason in h->err).
+ * None commits: the caller commits or rolls back the log. */
+uint64_t heap_malloc(struct heap *h, size_t n);
+uint64_t heap_memalign(struct heap *h, size_t alignment, size_t n);
+/* Resize in place if possible, else allocate, copy, free.  0 on failure
+ * (the old block is untouched once the caller rolls back). */
+uint64_t heap_realloc(struct heap *h, uint64_t p, size_t n);
+/* Free a payload that heap_validate_block() accepted. */
+void heap_free(struct heap *h, uint64_t p);
+/* Is p the payload of a live block?  0, or FM_EBADPTR with h->msg set. */
+int heap_validate_block(struct heap *h, uint64_t p);
+size_t heap_usable(const struct heap *h, uint64_t p);
+/* Shrink the top so that the file ends at most `pad` bytes after the last
+ * in-use chunk; sets *new_file_size (the caller truncates after commit). */
+void heap_trim(struct heap *h, uint64_t pad, uint64_t page_size, uint64_t *new_file_size);
+
+/* check.c: whole-heap validation; 0 or FM_ECORRUPT with the reason in msg.
+ * Reads only, bounds every walk: safe on any bytes. */
+struct heap_totals {
+    uint64_t alloc_bytes, alloc_count, free_bytes, free_count, largest_free, top_size;
+};
+int heap_check(const char *base, uint64_t mapped_size, struct heap_totals *tot, char *msg,
+               size_t msg_len);
+
+#endif

@@ -1,0 +1,278 @@
+/*
+ * os.c -- system calls, each behind a function that returns 0 or an errno.
+ *
+ * Layer: lowest.  Owns no invariants of its own; it only makes sure that a
+ * failed call reports why, and that the test hooks can fail the calls that
+ * matter for crash and disk-full behaviour.
+ */
+#include "fm_config.h"
+#if FM_HAVE_FALLOCATE || FM_HAVE_PUNCH_HOLE
+#define _GNU_SOURCE /* fallocate(2) and its FALLOC_FL_* flags are Linux-only */
+#endif
+#include "os.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#if FM_HAVE_GETRANDOM
+#include <sys/random.h>
+#endif
+#if FM_HAVE_PUNCH_HOLE
+#include <linux/falloc.h>
+#endif
+
+/* ---- fault injection (tests only) ------------------------------------- */
+
+static struct {
+    int err;
+    int skip;
+} fault[OS_FAULT_NOPS];
+
+void os_fault_set(enum os_fault_op op, int err, int skip)
+{
+    fault[op].err = err;
+    fault[op].skip = skip;
+}
+
+static int fault_take(enum os_fault_op op)
+{
+    if (!fault[op].err)
+        return 0;
+    if (fault[op].skip > 0) {
+        fault[op].skip--;
+        return 0;
+    }
+    int err = fault[op].err;
+    fault[op].err = 0;
+    return err;
+}
+
+/* ---- files ------------------------------------------------------------- */
+
+int os_open(const char *path, bool rdonly, bool create_excl, mode_t mode, int *fd)
+{
+    int flags = (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK;
+    if (create_excl)
+        flags |= O_CREAT | O_EXCL;
+    int f = open(path, flags, mode);
+    if (f < 0)
+        return errno;
+    /* O_NONBLOCK only kept open() from hanging on a FIFO; drop it. */
+    int fl = fcntl(f, F_GETFL);
+    if (fl >= 0)
+        (void)fcntl(f, F_SETFL, fl & ~O_NONBLOCK);
+    *fd = f;
+    return 0;
+}
+
+int os_close(int fd)
+{
+    return close(fd) == 0 ? 0 : errno;
+}
+
+int os_unlink(const char *path)
+{
+    return unlink(path) == 0 ? 0 : errno;
+}
+
+int os_file_size(int fd, uint64_t *size)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return errno;
+    if (S_ISDIR(st.st_mode))
+        return EISDIR;
+    if (!S_ISREG(st.st_mode))
+        return ENODEV;
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+int os_lock(int fd, bool exclusive)
+{
+    int r;
+    do
+        r = flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB);
+    while (r != 0 && errno == EINTR);
+    return r == 0 ? 0 : errno;
+}
+
+int os_pread(int fd, void *buf, size_t len, uint64_t off)
+{
+    char *p = buf;
+    while (len > 0) {
+        ssize_t n = pread(fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno;
+        if (n == 0)
+            return EIO; /* short file: callers check sizes first */
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
+int os_pwrite(int fd, const void *buf, size_t len, uint64_t off)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno;
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
+int os_truncate(int fd, uint64_t size)
+{
+    int err = fault_take(OS_FAULT_TRUNCATE);
+    if (err)
+        return err;
+    int r;
+    do
+        r = ftruncate(fd, (off_t)size);
+    while (r != 0 && errno == EINTR);
+    return r == 0 ? 0 : errno;
+}
+
+int os_allocate(int fd, uint64_t off, uint64_t len)
+{
+    int err = fault_take(OS_FAULT_ALLOCATE);
+    if (err)
+        return err;
+#if FM_HAVE_FALLOCATE
+    int r;
+    do
+        r = fallocate(fd, 0, (off_t)off, (off_t)len);
+    while (r != 0 && errno == EINTR);
+    if (r == 0)
+        return 0;
+    if (errno != EOPNOTSUPP)
+        return errno;
+    /* tmpfs and friends without fallocate: fall through */
+#endif
+    err = posix_fallocate(fd, (off_t)off, (off_t)len);
+    /* A file system that cannot preallocate at all: accept the risk. */
+    return err == EOPNOTSUPP || err == EINVAL ? 0 : err;
+}
+
+int os_punch_hole(int fd, uint64_t off, uint64_t len)
+{
+#if FM_HAVE_PUNCH_HOLE && FM_HAVE_FALLOCATE
+    if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) != 0)
+        return errno;
+    return 0;
+#else
+    (void)fd, (void)off, (void)len;
+    return EOPNOTSUPP;
+#endif
+}
+
+int os_fdatasync(int fd)
+{
+    int err = fault_take(OS_FAULT_FSYNC);
+    if (err)
+        return err;
+    return fdatasync(fd) == 0 ? 0 : errno;
+}
+
+/* ---- mappings ---------------------------------------------------------- */
+
+int os_reserve(uint64_t len, void **base)
+{
+    void *p = mmap(NULL, (size_t)len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (p == MAP_FAILED)
+        return errno;
+    *base = p;
+    return 0;
+}
+
+int os_map_file(void *addr, uint64_t len, int fd, uint64_t off, bool rdonly, bool priv)
+{
+    int err = fault_take(OS_FAULT_MAP);
+    if (err)
+        return err;
+    int prot = rdonly ? PROT_READ : PROT_READ | PROT_WRITE;
+    int flags = (priv ? MAP_PRIVATE : MAP_SHARED) | MAP_FIXED;
+    void *p = mmap(addr, (size_t)len, prot, flags, fd, (off_t)off);
+    return p == MAP_FAILED ? errno : 0;
+}
+
+int os_protect_read(void *addr, uint64_t len)
+{
+    return mprotect(addr, (size_t)len, PROT_READ) == 0 ? 0 : errno;
+}
+
+int os_map_private(int fd, uint64_t len, void **out)
+{
+    void *p = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED)
+        return errno;
+    *out = p;
+    return 0;
+}
+
+int os_unmap_to_reserve(void *addr, uint64_t len)
+{
+    void *p = mmap(addr, (size_t)len, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    return p == MAP_FAILED ? errno : 0;
+}
+
+int os_unmap(void *addr, uint64_t len)
+{
+    return munmap(addr, (size_t)len) == 0 ? 0 : errno;
+}
+
+int os_msync(void *addr, uint64_t len)
+{
+    int err = fault_take(OS_FAULT_MSYNC);
+    if (err)
+        return err;
+    return msync(addr, (size_t)len, MS_SYNC) == 0 ? 0 : errno;
+}
+
+/* ---- odds and ends ----------------------------------------------------- */
+
+uint64_t os_page_size(void)
+{
+    long p = sysconf(_SC_PAGESIZE);
+    return p > 0 ? (uint64_t)p : 4096;
+}
+
+void os_random(void *buf, size_t len)
+{
+#if FM_HAVE_GETRANDOM
+    if (getrandom(buf, len, 0) == (ssize_t)len)
+        return;
+#endif
+    /* No entropy source: the id need only be unlikely to collide. */
+    unsigned char *b = buf;
+    uint64_t x = os_time_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)buf;
+    for (size_t i = 0; i < len; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        b[i] = (unsigned char)x;
+    }
+}
+
+uint64_t os_time_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}

@@ -1,0 +1,65 @@
+/*
+ * os.h -- the operating-system layer: the only file with system calls.
+ *
+ * Every function returns 0 or a positive errno value.  Tests can inject
+ * failures into the calls that grow, sync or map the file (os_fault_set),
+ * SQLite-style: "the next `skip` calls succeed, then one fails with `err`".
+ */
+#ifndef FM_OS_H
+#define FM_OS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum os_fault_op {
+    OS_FAULT_TRUNCATE,
+    OS_FAULT_ALLOCATE,
+    OS_FAULT_MAP,
+    OS_FAULT_MSYNC,
+    OS_FAULT_FSYNC,
+    OS_FAULT_NOPS
+};
+
+/* Test hook: after `skip` more successful calls of `op`, fail once with err
+ * (err 0 disarms).  Process-wide. */
+void os_fault_set(enum os_fault_op op, int err, int skip);
+
+/* Open `path`; O_CREAT|O_EXCL when `create_excl`.  Sets *fd. */
+int os_open(const char *path, bool rdonly, bool create_excl, mode_t mode, int *fd);
+int os_close(int fd);
+int os_unlink(const char *path);
+/* Size of a regular file; EISDIR for a directory, ENODEV for anything else. */
+int os_file_size(int fd, uint64_t *size);
+/* Non-blocking flock: EWOULDBLOCK if someone else holds a conflicting lock. */
+int os_lock(int fd, bool exclusive);
+
+int os_pread(int fd, void *buf, size_t len, uint64_t off);
+int os_pwrite(int fd, const void *buf, size_t len, uint64_t off);
+int os_truncate(int fd, uint64_t size);
+/* Give [off, off+len) real blocks so writes through the mapping cannot SIGBUS. */
+int os_allocate(int fd, uint64_t off, uint64_t len);
+/* Return whole pages in [off, off+len) to the file system (reads give zeros). */
+int os_punch_hole(int fd, uint64_t off, uint64_t len);
+int os_fdatasync(int fd);
+
+/* Reserve `len` bytes of address space, inaccessible and without backing. */
+int os_reserve(uint64_t len, void **base);
+/* Map [off, off+len) of fd at `addr` (inside a reservation): shared, or
+ * private (copy-on-write, writable) when `priv`. */
+int os_map_file(void *addr, uint64_t len, int fd, uint64_t off, bool rdonly, bool priv);
+/* Make [addr, addr+len) read-only. */
+int os_protect_read(void *addr, uint64_t len);
+/* A private (copy-on-write) mapping of [0, len) of fd, anywhere. */
+int os_map_private(int fd, uint64_t len, void **out);
+/* Turn [addr, addr+len) back into reserved, inaccessible address space. */
+int os_unmap_to_reserve(void *addr, uint64_t len);
+int os_unmap(void *addr, uint64_t len);
+int os_msync(void *addr, uint64_t len);
+
+uint64_t os_page_size(void);
+void os_random(void *buf, size_t len);
+uint64_t os_time_ns(void);
+
+#endif

@@ -1,0 +1,106 @@
+/*
+ * harness.h -- the tiny test harness shared by every test program.
+ *
+ * expect_*() records a failure and carries on; require_*() records it and
+ * ends the test program.  A program ends with `return harness_done();`,
+ * which prints a summary and exits 1 if anything failed.  Randomised tests
+ * take their seed from harness_seed() (FM_TEST_SEED in the environment, or
+ * the clock) and print it, so a failing run can be replayed.
+ * Exit code 77 tells meson the test was skipped.
+ */
+#ifndef FM_TEST_HARNESS_H
+#define FM_TEST_HARNESS_H
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int harness_failures;
+static int harness_checks;
+
+#define HARNESS_FAIL_(fmt, ...)                                                    \
+    (harness_failures++,                                                           \
+     fprintf(stderr, "%s:%d: FAIL: " fmt "\n", __FILE__, __LINE__, __VA_ARGS__))
+
+#define expect_true(cond)                                                          \
+    (harness_checks++, (cond) ? 1 : (HARNESS_FAIL_("%s", #cond), 0))
+#define expect_eq(a, b)                                                            \
+    do {                                                                           \
+        long long a_ = (long long)(a), b_ = (long long)(b);                        \
+        harness_checks++;                                                          \
+        if (a_ != b_)                                                              \
+            HARNESS_FAIL_("%s == %s (%lld != %lld)", #a, #b, a_, b_);              \
+    } while (0)
+#define expect_ne(a, b)                                                            \
+    do {                                                                           \
+        long long a_ = (long long)(a), b_ = (long long)(b);                        \
+        harness_checks++;                                                          \
+        if (a_ == b_)                                                              \
+            HARNESS_FAIL_("%s != %s (both %lld)", #a, #b, a_);                     \
+    } while (0)
+#define expect_str(a, b)                                                           \
+    do {                                                                           \
+        const char *a_ = (a), *b_ = (b);                                           \
+        harness_checks++;                                                          \
+        if (strcmp(a_, b_) != 0)                                                   \
+            HARNESS_FAIL_("%s == %s (\"%s\" != \"%s\")", #a, #b, a_, b_);          \
+    } while (0)
+
+#define require_true(cond)                                                         \
+    do {                                                                           \
+        if (!expect_true(cond))                                                    \
+            exit(harness_done());                                                  \
+    } while (0)
+#define require_eq(a, b)                                                           \
+    do {                                                                           \
+        int before_ = harness_failures;                                            \
+        expect_eq(a, b);                                                           \
+        if (harness_failures != before_)                                           \
+            exit(harness_done());                                                  \
+    } while (0)
+
+static inline int harness_done(void)
+{
+    printf("%d checks, %d failed\n", harness_checks, harness_failures);
+    return harness_failures ? 1 : 0;
+}
+
+/* The seed for this run: FM_TEST_SEED if set, else the clock; printed. */
+static inline uint64_t harness_seed(void)
+{
+    const char *s = getenv("FM_TEST_SEED");
+    uint64_t seed = s ? strtoull(s, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)clock();
+    printf("seed %" PRIu64 " (replay with FM_TEST_SEED=%" PRIu64 ")\n", seed, seed);
+    return seed;
+}
+
+/* xorshift64*: small, seeded, good enough for test workloads. */
+static inline uint64_t harness_rand(uint64_t *state)
+{
+    uint64_t x = *state ? *state : 0x9e3779b97f4a7c15ull;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545f4914f6cdd1dull;
+}
+
+/* A fresh empty directory for this test's files (under $TMPDIR or /tmp). */
+static inline const char *harness_tmpdir(void)
+{
+    static char dir[512];
+    if (!dir[0]) {
+        const char *t = getenv("TMPDIR");
+        snprintf(dir, sizeof dir, "%s/fmtest.XXXXXX", t ? t : "/tmp");
+        if (!mkdtemp(dir)) {
+            perror("mkdtemp");
+            exit(1);
+        }
+    }
+    return dir;
+}
+
+#endif
