@@ -24,7 +24,9 @@
  *   - a default-constructed fm_ptr is null; so is a zero-filled one (the
  *     app root region and fm_calloc()ed memory start out all null).
  *   - every conversion between T * and fm_ptr<T> uses the current target;
- *     a null pointer and a zero offset convert without looking at it.
+ *     a null pointer and a zero offset convert without looking at it.  A
+ *     pointer outside the target, or an offset past its end, is a bug
+ *     (asserted unless NDEBUG).
  *
  * To use several arenas in one thread, switch with fmalloc_set_target(), or
  * use the explicit forms get(fi) / set(fi, p) and the C API.
@@ -38,6 +40,7 @@
 
 #include <fmalloc.h>
 
+#include <cassert>
 #include <cstddef>
 #include <type_traits>
 
@@ -112,14 +115,27 @@ public:
     friend bool operator!=(T *a, fm_ptr b) noexcept { return a != b.get(); }
 
 private:
+    /*
+     * fm_offset() gives 0 for a pointer outside fi and fm_pointer() NULL for
+     * an offset past its end (or no arena at all): with no current target,
+     * or the wrong one, a link would silently become null.  Asserted, so
+     * debug builds stop at the mistake.
+     */
     static fm_off_t offset_in(struct fm_info *fi, T *p) noexcept
     {
-        return p ? fm_offset(fi, const_cast<const void *>(static_cast<const volatile void *>(p)))
-                 : 0;
+        if (!p)
+            return 0;
+        fm_off_t off = fm_offset(fi, const_cast<const void *>(static_cast<const volatile void *>(p)));
+        assert(off != 0 && "fm_ptr: pointer is not in the current target arena");
+        return off;
     }
     static T *pointer_in(struct fm_info *fi, fm_off_t off) noexcept
     {
-        return off ? static_cast<T *>(fm_pointer(fi, off)) : nullptr;
+        if (!off)
+            return nullptr;
+        T *p = static_cast<T *>(fm_pointer(fi, off));
+        assert(p != nullptr && "fm_ptr: offset is not in the current target arena");
+        return p;
     }
 
     fm_off_t off_; /* offset from the start of the file; 0 is null */

@@ -52,14 +52,13 @@ static int create_arena(int fd, uint64_t real_size, uint64_t initial, uint64_t p
     static const unsigned char zeros[FMT_HEAP_OFF + CH_PAYLOAD];
     if ((err = os_pwrite(fd, zeros, sizeof zeros, 0)))
         return err;
-    uint64_t top_head = (size - FMT_HEAP_OFF) | CH_PINUSE;
-    if ((err = os_pwrite(fd, &top_head, 8, FMT_HEAP_OFF + F_HEAD)))
-        return err;
-
     unsigned char sb[FMT_HEADER_SIZE];
     uint8_t id[16];
     os_random(id, sizeof id);
     fmt_init_superblock(sb, size, page, id, os_time_ns());
+    uint64_t top_head = ch_tagged(FMT_HEAP_OFF, fmt_salt(sb), (size - FMT_HEAP_OFF) | CH_PINUSE);
+    if ((err = os_pwrite(fd, &top_head, 8, FMT_HEAP_OFF + F_HEAD)))
+        return err;
     if ((err = os_pwrite(fd, sb + FMT_MAGIC_LEN, sizeof sb - FMT_MAGIC_LEN, FMT_MAGIC_LEN)))
         return err;
     if ((err = os_fdatasync(fd)))
@@ -145,20 +144,29 @@ static int open_file(const char *path, const struct fm_options *o, int *fd, bool
     return err;
 }
 
-/* Reserve address space for the arena: max_size, or (by default) as much
- * of 1 TiB as the process may have (Valgrind, ulimit -v). */
+/*
+ * Reserve address space for the arena: max_size, or (by default) as much
+ * of 1 TiB as the process may have (Valgrind, ulimit -v).  The base is
+ * aligned to FM_BASE_ALIGN so that a block aligned as an offset is aligned
+ * as an address too, at whatever address the next open maps the file.
+ */
 static int reserve(struct fm_arena *a, uint64_t want, uint64_t at_least, bool fixed_max)
 {
-    void *base;
+    void *raw;
     for (;;) {
-        int err = os_reserve(want, &base);
+        int err = os_reserve(want + FM_BASE_ALIGN, &raw);
         if (!err)
             break;
         if (fixed_max || want / 2 < at_least || want <= (1ull << 30))
             return err;
         want /= 2;
     }
-    a->base = base;
+    uintptr_t r = (uintptr_t)raw, b = (r + FM_BASE_ALIGN - 1) & ~(uintptr_t)(FM_BASE_ALIGN - 1);
+    if (b > r)
+        os_unmap(raw, b - r);
+    if (FM_BASE_ALIGN - (b - r) > 0)
+        os_unmap((char *)b + want, FM_BASE_ALIGN - (b - r));
+    a->base = (char *)b;
     a->reserved = want;
     if (a->max_size > want)
         a->max_size = want;
@@ -231,6 +239,7 @@ static int open_arena(struct fm_arena *a, const char *path, const struct fm_opti
     a->heap.grow = fm__arena_grow;
     a->heap.grow_ctx = a;
     a->heap.mapped_size = map_size;
+    a->heap.salt = fmt_salt(a->base);
     if (dirty && (err = recover(a, map_size, private_view)))
         return err;
     if (private_view)

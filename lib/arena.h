@@ -55,5 +55,6 @@ int fm__arena_shrink(struct fm_arena *a, uint64_t new_size);
 #define FM_DEFAULT_INITIAL (1ull << 20)
 #define FM_DEFAULT_MAX (1ull << 40)
 #define FM_GROW_CAP (1ull << 30) /* geometric growth adds at most this much at once */
+#define FM_BASE_ALIGN (1ull << 30) /* mapping base alignment: fm_memalign's limit */
 
 #endif

@@ -21,6 +21,7 @@ struct checker {
     uint64_t *free_offs; /* every free chunk but top, in address order */
     uint8_t *seen;       /* found in a bin (or as dv) */
     size_t nfree, cap;
+    uint64_t salt;
     char *msg;
     size_t msg_len;
 };
@@ -91,7 +92,11 @@ static int walk_chunks(struct checker *k, struct heap_totals *tot)
     while (c < top) {
         if (top - c < CH_MIN)
             return bad(k, "chunk at %llu overlaps the top", (unsigned long long)c);
-        uint64_t head = rd(k, c + F_HEAD), size = head & ~CH_FLAGS;
+        uint64_t head = rd(k, c + F_HEAD), size = head & CH_SIZE_MASK;
+        if (head >> CH_TAG_SHIFT != ch_tag(c, k->salt))
+            return bad(k, "chunk at %llu has a damaged header (tag 0x%04llx, expected 0x%04llx)",
+                       (unsigned long long)c, (unsigned long long)(head >> CH_TAG_SHIFT),
+                       (unsigned long long)ch_tag(c, k->salt));
         if (size < CH_MIN || size % CH_ALIGN || size > top - c)
             return bad(k, "chunk at %llu has impossible size %llu", (unsigned long long)c,
                        (unsigned long long)size);
@@ -129,7 +134,7 @@ static int walk_chunks(struct checker *k, struct heap_totals *tot)
                    (unsigned long long)top);
     uint64_t tsize = sb->sb_file_size - top;
     uint64_t thead = rd(k, top + F_HEAD);
-    if (thead != (tsize | CH_PINUSE))
+    if (thead != ch_tagged(top, k->salt, tsize | CH_PINUSE))
         return bad(k, "top at %llu: head 0x%llx, expected size %llu with PINUSE",
                    (unsigned long long)top, (unsigned long long)thead, (unsigned long long)tsize);
     if (!prev_inuse)
@@ -154,9 +159,9 @@ static int check_small_bins(struct checker *k)
             int err = claim(k, c, where);
             if (err)
                 return err;
-            if ((rd(k, c + F_HEAD) & ~CH_FLAGS) != (uint64_t)i << 4)
+            if ((rd(k, c + F_HEAD) & CH_SIZE_MASK) != (uint64_t)i << 4)
                 return bad(k, "chunk %llu of size %llu is in small bin %u", (unsigned long long)c,
-                           (unsigned long long)(rd(k, c + F_HEAD) & ~CH_FLAGS), i);
+                           (unsigned long long)(rd(k, c + F_HEAD) & CH_SIZE_MASK), i);
             if (rd(k, c + F_BK) != prev)
                 return bad(k, "small bin %u: chunk %llu has bk %llu, expected %llu", i,
                            (unsigned long long)c, (unsigned long long)rd(k, c + F_BK),
@@ -179,7 +184,7 @@ static int check_tree_node(struct checker *k, unsigned i, uint64_t t, uint64_t p
     int err = claim(k, t, "a size trie");
     if (err)
         return err;
-    uint64_t size = rd(k, t + F_HEAD) & ~CH_FLAGS;
+    uint64_t size = rd(k, t + F_HEAD) & CH_SIZE_MASK;
     if (is_small(size) || tree_index(size) != i)
         return bad(k, "chunk %llu of size %llu is in tree bin %u", (unsigned long long)t,
                    (unsigned long long)size, i);
@@ -195,7 +200,7 @@ static int check_tree_node(struct checker *k, unsigned i, uint64_t t, uint64_t p
     for (uint64_t m = rd(k, t + F_FD); m; m = rd(k, m + F_FD)) {
         if ((err = claim(k, m, "a size list")))
             return err;
-        if ((rd(k, m + F_HEAD) & ~CH_FLAGS) != size || rd(k, m + F_BK) != prev ||
+        if ((rd(k, m + F_HEAD) & CH_SIZE_MASK) != size || rd(k, m + F_BK) != prev ||
             rd(k, m + F_INDEX) != i)
             return bad(k, "size list of node %llu broken at %llu", (unsigned long long)t,
                        (unsigned long long)m);
@@ -213,7 +218,8 @@ int heap_check(const char *base, uint64_t mapped_size, struct heap_totals *tot, 
                size_t msg_len)
 {
     const struct fmt_superblock *sb = (const struct fmt_superblock *)(const void *)base;
-    struct checker k = {.base = base, .sb = sb, .msg = msg, .msg_len = msg_len};
+    struct checker k = {.base = base, .sb = sb, .msg = msg, .msg_len = msg_len,
+                        .salt = fmt_salt(sb)};
     memset(tot, 0, sizeof *tot);
     if (msg_len)
         msg[0] = 0;
@@ -243,7 +249,7 @@ int heap_check(const char *base, uint64_t mapped_size, struct heap_totals *tot, 
         if (!k.seen[i]) {
             err = bad(&k, "free chunk %llu (size %llu) is in no bin",
                       (unsigned long long)k.free_offs[i],
-                      (unsigned long long)(rd(&k, k.free_offs[i] + F_HEAD) & ~CH_FLAGS));
+                      (unsigned long long)(rd(&k, k.free_offs[i] + F_HEAD) & CH_SIZE_MASK));
             goto out;
         }
     if (tot->alloc_bytes + tot->free_bytes != sb->sb_file_size - FMT_HEAP_OFF)

@@ -117,7 +117,7 @@ _Static_assert(FMT_ROOT_OFF + FMT_ROOT_SIZE == FMT_HEAP_OFF, "root region ends w
  *
  *   chunk c:  c+0   prev_foot  size of the previous chunk if it is free
  *                              (else the last word of its payload)
- *             c+8   head       size | CH_PINUSE | CH_CINUSE
+ *             c+8   head       tag << 48 | size | CH_PINUSE | CH_CINUSE
  *             c+16  payload    (what fm_malloc returns), when in use;
  *                   when free: fd, bk (free list), and for tree chunks
  *                   child[0], child[1], parent, bin index (see heap.h)
@@ -132,6 +132,32 @@ _Static_assert(FMT_ROOT_OFF + FMT_ROOT_SIZE == FMT_HEAP_OFF, "root region ends w
 #define CH_TREE_MIN 512u /* chunks of this size and more live in tree bins */
 #define CH_OVERHEAD 8u  /* bytes an in-use chunk costs beyond its payload */
 #define CH_PAYLOAD 16u  /* payload offset from the chunk */
+#define CH_SIZE_MASK 0x0000fffffffffff0ull /* bits 4..47 of head: the size */
+#define CH_TAG_SHIFT 48
+
+/*
+ * The top 16 bits of every chunk head are a tag: a hash of the chunk's own
+ * offset and the arena's salt (the first 8 bytes of sb_arena_id, read
+ * little-endian).  A header copied to another place, or from another
+ * arena, fails the tag, so freeing a pointer into the middle of a block is
+ * caught even when the bytes in front of it look like a header.
+ */
+static inline uint64_t ch_tag(uint64_t c, uint64_t salt)
+{
+    return ((c ^ salt) * 0x9e3779b97f4a7c15ull) >> CH_TAG_SHIFT;
+}
+
+static inline uint64_t ch_tagged(uint64_t c, uint64_t salt, uint64_t size_and_flags)
+{
+    return (size_and_flags & ~(0xffffull << CH_TAG_SHIFT)) | ch_tag(c, salt) << CH_TAG_SHIFT;
+}
+
+static inline uint64_t fmt_salt(const void *sb)
+{
+    uint64_t s;
+    __builtin_memcpy(&s, (const char *)sb + 48, sizeof s); /* sb_arena_id */
+    return s;
+}
 
 /* Byte-level helpers shared by format.c and the tools. */
 uint64_t fmt_id_checksum(const void *sb);

@@ -44,7 +44,7 @@ static bool chunk_ok(struct heap *h, uint64_t c, const char *what)
 
 static void set_head(struct heap *h, uint64_t c, uint64_t head)
 {
-    hset(h, c + F_HEAD, head);
+    hset(h, c + F_HEAD, ch_tagged(c, h->salt, head));
 }
 
 /* A free chunk's size goes into the next chunk's prev_foot. */
@@ -312,15 +312,20 @@ int heap_validate_block(struct heap *h, uint64_t p)
     uint64_t top = h->sb->sb_top;
     const char *why = NULL;
     uint64_t c = p - CH_PAYLOAD;
-    if (p < FMT_HEAP_OFF + CH_PAYLOAD || p >= top) {
+    if (p >= top && p < h->sb->sb_file_size) {
+        why = "lies in the free top of the heap (already freed?)";
+    } else if (p < FMT_HEAP_OFF + CH_PAYLOAD || p >= top) {
         why = "is not inside the heap";
     } else if (p % CH_ALIGN) {
         why = "is misaligned (blocks are 16-byte aligned)";
     } else {
-        uint64_t head = ch_head(h, c), size = head & ~CH_FLAGS;
-        if (!(head & CH_CINUSE))
-            why = "is not allocated (double free?)";
-        else if (size < CH_MIN || size % CH_ALIGN || size > top - c || !ch_pinuse(h, c + size))
+        uint64_t head = ch_head(h, c), size = head & CH_SIZE_MASK;
+        bool sane = ch_tag_ok(h, c) && size >= CH_MIN && size <= top - c;
+        if (!sane)
+            why = "is not the start of a block";
+        else if (!(head & CH_CINUSE))
+            why = "is not allocated (already freed?)";
+        else if (!ch_pinuse(h, c + size) || (c + size < top && !ch_tag_ok(h, c + size)))
             why = "is not the start of a block";
         else if (!(head & CH_PINUSE)) {
             uint64_t psize = hw(h, c + F_PREVFOOT);
@@ -356,7 +361,7 @@ static void free_chunk(struct heap *h, uint64_t c)
 {
     struct fmt_superblock *sb = h->sb;
     uint64_t head = ch_head(h, c);
-    uint64_t size = head & ~CH_FLAGS;
+    uint64_t size = head & CH_SIZE_MASK;
     bool is_dv = false;
 
     /* Clear CINUSE first, so a stale header inside a merged chunk never
@@ -534,10 +539,12 @@ void heap_trim(struct heap *h, uint64_t pad, uint64_t page_size, uint64_t *new_f
 {
     struct fmt_superblock *sb = h->sb;
     uint64_t top = sb->sb_top;
-    uint64_t end = top + CH_MIN + pad;
-    if (end < top) /* pad overflowed */
-        end = sb->sb_file_size;
-    end = (end + page_size - 1) / page_size * page_size;
+    /* The file must keep a whole top chunk; beyond that, at most `pad`
+     * free bytes stay at its end (rounded down to a page). */
+    uint64_t least = (top + CH_MIN + page_size - 1) / page_size * page_size;
+    uint64_t end = pad > sb->sb_file_size - top ? sb->sb_file_size : (top + pad) / page_size * page_size;
+    if (end < least)
+        end = least;
     if (end < FMT_MIN_FILE)
         end = FMT_MIN_FILE;
     *new_file_size = sb->sb_file_size;

@@ -49,6 +49,7 @@ struct heap {
     uint64_t mapped_size;      /* bytes of the file that are mapped (>= file_size) */
     uint64_t fresh;            /* every byte of the file at or above is still zero */
     uint64_t zero_from;        /* set by each allocation: its payload is zero from here */
+    uint64_t salt;             /* chunk head tags (format.h) */
     int err;                   /* why the last failed operation failed */
     char msg[256];             /* and in words, for corruption/invalid pointers */
 };
@@ -74,7 +75,11 @@ static inline void hset(struct heap *h, uint64_t off, uint64_t v)
 }
 
 static inline uint64_t ch_head(const struct heap *h, uint64_t c) { return hw(h, c + F_HEAD); }
-static inline uint64_t ch_size(const struct heap *h, uint64_t c) { return ch_head(h, c) & ~CH_FLAGS; }
+static inline uint64_t ch_size(const struct heap *h, uint64_t c) { return ch_head(h, c) & CH_SIZE_MASK; }
+static inline bool ch_tag_ok(const struct heap *h, uint64_t c)
+{
+    return ch_head(h, c) >> CH_TAG_SHIFT == ch_tag(c, h->salt);
+}
 static inline bool ch_cinuse(const struct heap *h, uint64_t c) { return ch_head(h, c) & CH_CINUSE; }
 static inline bool ch_pinuse(const struct heap *h, uint64_t c) { return ch_head(h, c) & CH_PINUSE; }
 

@@ -1,0 +1,319 @@
+/*
+ * test_crashpoints.c -- end the process at every step of every heap path.
+ *
+ * For each scenario: build the "before" arena (setup), count the steps the
+ * operation takes (log records, publishes, stores, growth syscalls,
+ * commit), then for every step k fork a child that opens a fresh copy,
+ * runs the operation and _exit()s at step k.  The parent reopens the copy:
+ * recovery must have run, fm_check must pass, and the heap (every block's
+ * offset, size and bytes, and the root region) must equal the state before
+ * the operation -- or, for the run that reaches the end, the state after.
+ * SQLite's way of reaching the paths a random kill rarely hits.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fmalloc.h"
+#include "harness.h"
+#include "log.h"
+
+static char work_path[600], tmpl_path[600];
+static long total_steps, total_cases;
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static fm_off_t *slot(struct fm_info *fi, int i)
+{
+    return (fm_off_t *)fm_root(fi) + i;
+}
+
+static void *at(struct fm_info *fi, int i)
+{
+    return fm_pointer(fi, *slot(fi, i));
+}
+
+static void put(struct fm_info *fi, int i, size_t n)
+{
+    char *p = fm_malloc_to(fi, slot(fi, i), n);
+    require_true(p != NULL);
+    for (size_t j = 0; j < n; j++)
+        p[j] = (char)(i * 7 + (int)j);
+}
+
+static void drop(struct fm_info *fi, int i)
+{
+    fm_free_from(fi, slot(fi, i));
+}
+
+static uint64_t fnv(const void *p, size_t n, uint64_t h)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+struct snap {
+    struct fm_info *fi;
+    uint64_t hash; /* over every block's offset, size and bytes, and the root */
+    uint64_t blocks;
+};
+
+static int snap_block(void *p, size_t size, void *arg)
+{
+    struct snap *s = arg;
+    /* Offsets, not addresses: the mapping moves between opens. */
+    uint64_t meta[2] = {fm_offset(s->fi, p), size};
+    s->hash = fnv(meta, sizeof meta, s->hash);
+    s->hash = fnv(p, size, s->hash);
+    s->blocks++;
+    return 0;
+}
+
+static struct snap snapshot(struct fm_info *fi)
+{
+    struct snap s = {fi, 0xcbf29ce484222325ull, 0};
+    s.hash = fnv(fm_root(fi), fm_root_size(fi), s.hash);
+    expect_eq(fm_walk(fi, snap_block, &s), 0);
+    return s;
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    static char buf[1 << 16];
+    int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    require_true(in >= 0 && out >= 0);
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0)
+        require_true(write(out, buf, (size_t)n) == n);
+    close(in);
+    close(out);
+}
+
+static struct fm_info *open_rw(const char *path)
+{
+    struct fm_info *fi;
+    int err = fm_open(path, NULL, &fi);
+    if (err)
+        fprintf(stderr, "open %s: %s\n", path, fm_strerror(err));
+    require_eq(err, 0);
+    return fi;
+}
+
+/* ---- the walk ------------------------------------------------------------ */
+
+typedef void (*scenario_fn)(struct fm_info *fi);
+
+static void run_scenario(const char *name, scenario_fn setup, scenario_fn op)
+{
+    /* The "before" arena. */
+    unlink(tmpl_path);
+    struct fm_options o = {.initial_size = 1 << 20, .flags = FM_CREATE};
+    struct fm_info *fi;
+    require_eq(fm_open(tmpl_path, &o, &fi), 0);
+    if (setup)
+        setup(fi);
+    require_eq(fm_check(fi), 0);
+    require_eq(fm_close(fi), 0);
+
+    copy_file(tmpl_path, work_path);
+    fi = open_rw(work_path);
+    struct snap before = snapshot(fi);
+    fm__cp_arm(0);
+    op(fi);
+    long steps = fm__cp_disarm();
+    require_eq(fm_check(fi), 0);
+    struct snap after = snapshot(fi);
+    fm_close(fi);
+    expect_true(steps > 0);
+
+    int bad = 0;
+    for (long k = 1; k <= steps + 1 && !bad; k++) {
+        copy_file(tmpl_path, work_path);
+        pid_t pid = fork();
+        require_true(pid >= 0);
+        if (pid == 0) {
+            struct fm_info *c;
+            if (fm_open(work_path, NULL, &c))
+                _exit(3);
+            fm__cp_arm(k);
+            op(c);
+            _exit(0); /* no fm_close: the arena stays dirty, as after a kill */
+        }
+        int status;
+        require_true(waitpid(pid, &status, 0) == pid);
+        int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        bool crashed = code == FM_CP_EXIT;
+        if (!(crashed ? k <= steps : k == steps + 1 && code == 0)) {
+            fprintf(stderr, "%s: step %ld: child exit %d\n", name, k, code);
+            bad = 1;
+            break;
+        }
+        fi = open_rw(work_path);
+        struct fm_stats st;
+        expect_eq(fm_stats(fi, &st), 0);
+        expect_true(st.recovered);
+        if (fm_check(fi) != 0) {
+            fprintf(stderr, "%s: step %ld: check: %s\n", name, k, fm_check_message(fi));
+            bad = 1;
+        }
+        struct snap s = snapshot(fi);
+        struct snap want = crashed ? before : after;
+        if (s.hash != want.hash || s.blocks != want.blocks) {
+            fprintf(stderr, "%s: step %ld/%ld: heap is neither before nor after (%s expected)\n",
+                    name, k, steps, crashed ? "before" : "after");
+            bad = 1;
+        }
+        /* And the recovered arena works. */
+        void *p = fm_malloc(fi, 100);
+        expect_true(p != NULL);
+        fm_free(fi, p);
+        expect_eq(fm_check(fi), 0);
+        fm_close(fi);
+    }
+    expect_eq(bad, 0);
+    printf("%-34s %4ld steps%s\n", name, steps, bad ? "  FAILED" : "");
+    total_steps += steps;
+    total_cases += steps + 1;
+}
+
+/* ---- scenarios ------------------------------------------------------------- */
+
+static void s_none(struct fm_info *fi) { (void)fi; }
+
+static void op_small_from_top(struct fm_info *fi) { put(fi, 0, 48); }
+
+static void s_exact_bin(struct fm_info *fi) { put(fi, 0, 100), put(fi, 1, 100), drop(fi, 0); }
+static void op_malloc100(struct fm_info *fi) { put(fi, 2, 100); }
+
+static void s_small_split(struct fm_info *fi) { put(fi, 0, 400), put(fi, 1, 16), drop(fi, 0); }
+static void op_malloc64(struct fm_info *fi) { put(fi, 3, 64); }
+
+static void s_dv(struct fm_info *fi) { s_small_split(fi), put(fi, 2, 64); }
+
+static void s_dv_replace(struct fm_info *fi)
+{
+    /* Two binned chunks (416, 448); the 64-byte request splits the smaller,
+     * leaving a 336-byte dv; the op needs 368, splits the 448 and must put
+     * the old dv into a bin. */
+    put(fi, 0, 400), put(fi, 1, 16), put(fi, 4, 440), put(fi, 5, 16);
+    drop(fi, 0), drop(fi, 4);
+    put(fi, 2, 64);
+}
+static void op_malloc352(struct fm_info *fi) { put(fi, 6, 352); }
+
+static void s_tree_small(struct fm_info *fi) { put(fi, 0, 4000), put(fi, 1, 16), drop(fi, 0); }
+
+static void s_tree_three(struct fm_info *fi)
+{
+    put(fi, 0, 3000), put(fi, 1, 16), put(fi, 2, 5000), put(fi, 3, 16);
+    put(fi, 4, 8000), put(fi, 5, 16);
+    drop(fi, 0), drop(fi, 2), drop(fi, 4);
+}
+static void op_malloc4000(struct fm_info *fi) { put(fi, 6, 4000); }
+
+static void s_tree_list(struct fm_info *fi)
+{
+    for (int i = 0; i < 8; i += 2)
+        put(fi, i, 2000), put(fi, i + 1, 16);
+    for (int i = 0; i < 8; i += 2)
+        drop(fi, i);
+}
+static void op_malloc2000(struct fm_info *fi) { put(fi, 9, 2000); }
+
+static void s_trie(struct fm_info *fi)
+{
+    /* Several sizes in one tree bin so the root has children. */
+    static const size_t sizes[] = {600, 520, 700, 560, 740, 620, 530};
+    for (int i = 0; i < 7; i++)
+        put(fi, 2 * i, sizes[i]), put(fi, 2 * i + 1, 16);
+    for (int i = 0; i < 7; i++)
+        drop(fi, 2 * i);
+}
+static void op_malloc600(struct fm_info *fi) { put(fi, 20, 600); }
+static void op_malloc500(struct fm_info *fi) { put(fi, 20, 500); }
+
+static void s_near_full(struct fm_info *fi) { put(fi, 0, 900 * 1024); }
+static void op_grow(struct fm_info *fi) { put(fi, 1, 512 * 1024); }
+
+static void s_three(struct fm_info *fi) { put(fi, 0, 200), put(fi, 1, 200), put(fi, 2, 200), put(fi, 3, 16); }
+static void op_free1(struct fm_info *fi) { drop(fi, 1); }
+static void op_free0(struct fm_info *fi) { drop(fi, 0); }
+static void op_free3(struct fm_info *fi) { drop(fi, 3); }
+static void s_three_free0(struct fm_info *fi) { s_three(fi), drop(fi, 0); }
+static void s_three_free1(struct fm_info *fi) { s_three(fi), drop(fi, 1); }
+static void s_three_free02(struct fm_info *fi) { s_three(fi), drop(fi, 0), drop(fi, 2); }
+static void s_three_free2(struct fm_info *fi) { s_three(fi), drop(fi, 2); }
+
+static void s_big_pair(struct fm_info *fi) { put(fi, 0, 3000), put(fi, 1, 16), put(fi, 2, 3000), put(fi, 3, 16), put(fi, 4, 3050), put(fi, 5, 16), drop(fi, 0); }
+static void op_free_big2(struct fm_info *fi) { drop(fi, 2); }
+static void op_free_big4(struct fm_info *fi) { drop(fi, 4); }
+
+static void op_realloc_shrink(struct fm_info *fi) { require_true(fm_realloc_to(fi, slot(fi, 0), 40)); }
+static void op_realloc_grow(struct fm_info *fi) { require_true(fm_realloc_to(fi, slot(fi, 1), 300)); }
+static void op_realloc_top(struct fm_info *fi) { require_true(fm_realloc_to(fi, slot(fi, 3), 5000)); }
+static void op_realloc_top_grow(struct fm_info *fi) { require_true(fm_realloc_to(fi, slot(fi, 0), 1500 * 1024)); }
+static void op_realloc_move(struct fm_info *fi) { require_true(fm_realloc_to(fi, slot(fi, 0), 9000)); }
+static void op_realloc_plain(struct fm_info *fi)
+{
+    void *p = fm_realloc(fi, at(fi, 1), 7000);
+    require_true(p != NULL);
+    *slot(fi, 1) = fm_offset(fi, p); /* plain store, after: not part of the step */
+}
+
+static void op_memalign(struct fm_info *fi) { require_true(fm_memalign(fi, 4096, 1000)); }
+static void op_memalign_big(struct fm_info *fi) { require_true(fm_memalign(fi, 1 << 16, 100)); }
+static void op_calloc(struct fm_info *fi) { require_true(fm_calloc(fi, 10, 100)); }
+static void op_plain_free(struct fm_info *fi) { fm_free(fi, at(fi, 2)); }
+
+static void s_trimmable(struct fm_info *fi) { put(fi, 0, 100), put(fi, 1, 3 << 20), drop(fi, 1); }
+static void op_trim(struct fm_info *fi) { require_eq(fm_trim(fi, 0), 0); }
+
+int main(void)
+{
+    const char *dir = harness_tmpdir();
+    snprintf(work_path, sizeof work_path, "%s/work.fm", dir);
+    snprintf(tmpl_path, sizeof tmpl_path, "%s/template.fm", dir);
+
+    run_scenario("malloc small from top", s_none, op_small_from_top);
+    run_scenario("malloc small exact bin", s_exact_bin, op_malloc100);
+    run_scenario("malloc small split -> dv", s_small_split, op_malloc64);
+    run_scenario("malloc small from dv", s_dv, op_malloc64);
+    run_scenario("malloc small, dv replaced", s_dv_replace, op_malloc352);
+    run_scenario("malloc small from tree", s_tree_small, op_malloc64);
+    run_scenario("malloc large best fit", s_tree_three, op_malloc4000);
+    run_scenario("malloc large, list promotion", s_tree_list, op_malloc2000);
+    run_scenario("malloc large, trie root", s_trie, op_malloc600);
+    run_scenario("malloc large, trie leaf swap", s_trie, op_malloc500);
+    run_scenario("malloc with growth", s_near_full, op_grow);
+    run_scenario("free, no coalescing", s_three, op_free1);
+    run_scenario("free, coalesce prev", s_three_free0, op_free1);
+    run_scenario("free, coalesce next", s_three_free1, op_free0);
+    run_scenario("free, coalesce both", s_three_free02, op_free1);
+    run_scenario("free into top", s_three, op_free3);
+    run_scenario("free into top with prev", s_three_free2, op_free3);
+    run_scenario("free merging dv", s_dv, op_free_big2);
+    run_scenario("free large, trie list insert", s_big_pair, op_free_big2);
+    run_scenario("free large, trie child insert", s_big_pair, op_free_big4);
+    run_scenario("free (plain pointer)", s_three, op_plain_free);
+    run_scenario("realloc shrink", s_three, op_realloc_shrink);
+    run_scenario("realloc grow into next free", s_three_free2, op_realloc_grow);
+    run_scenario("realloc grow into top", s_three, op_realloc_top);
+    run_scenario("realloc grow with growth", s_near_full, op_realloc_top_grow);
+    run_scenario("realloc move", s_three, op_realloc_move);
+    run_scenario("realloc move (plain)", s_three, op_realloc_plain);
+    run_scenario("memalign 4 KiB", s_three, op_memalign);
+    run_scenario("memalign 64 KiB", s_none, op_memalign_big);
+    run_scenario("calloc", s_three_free1, op_calloc);
+    run_scenario("trim", s_trimmable, op_trim);
+
+    printf("crash points: %ld steps in %ld crash cases, all recovered\n", total_steps,
+           total_cases);
+    return harness_done();
+}

@@ -1,0 +1,135 @@
+/*
+ * test_faults.c -- I/O failures: growth that cannot happen, syncs that fail.
+ *
+ * Growth failing in ftruncate, fallocate or mmap (ENOSPC, EIO) must make
+ * the allocation return NULL/ENOMEM and leave the heap exactly usable;
+ * msync/fdatasync failing in fm_sync or fm_close must be returned to the
+ * caller, and after a failed close the arena must still be marked dirty.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fmalloc.h"
+#include "harness.h"
+#include "os.h"
+
+static char path[600];
+
+static struct fm_info *fresh_arena(void)
+{
+    struct fm_options o = {.initial_size = 1 << 20, .flags = FM_CREATE};
+    struct fm_info *fi;
+    unlink(path);
+    require_eq(fm_open(path, &o, &fi), 0);
+    return fi;
+}
+
+static long long file_size(void)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+static void growth_fails(enum os_fault_op op, int err, const char *what)
+{
+    struct fm_info *fi = fresh_arena();
+    char *keep = fm_malloc(fi, 900 * 1024);
+    require_true(keep != NULL);
+    memset(keep, 0x5a, 900 * 1024);
+    char *last = fm_malloc(fi, 1000);
+    require_true(last != NULL);
+    memset(last, 0x33, 1000);
+    long long before = file_size();
+
+    os_fault_set(op, err, 0);
+    errno = 0;
+    expect_true(fm_malloc(fi, 4 << 20) == NULL);
+    expect_eq(errno, ENOMEM);
+    os_fault_set(op, err, 0);
+    /* realloc that would grow the last block into a grown top */
+    expect_true(fm_realloc(fi, last, 4 << 20) == NULL);
+    expect_eq(errno, ENOMEM);
+    expect_eq(fm_check(fi), 0);
+    expect_eq(file_size(), before);
+    expect_true(keep[0] == 0x5a && keep[900 * 1024 - 1] == 0x5a);
+    expect_true(last[0] == 0x33 && last[999] == 0x33);
+
+    /* The fault was one-shot: the same requests now succeed. */
+    char *big = fm_malloc(fi, 4 << 20);
+    expect_true(big != NULL);
+    if (big)
+        memset(big, 1, 4 << 20);
+    expect_true(fm_realloc(fi, last, 2 << 20) != NULL);
+    expect_eq(fm_check(fi), 0);
+    expect_eq(fm_close(fi), 0);
+    printf("growth with %s failing (%s): NULL/ENOMEM, heap intact\n", what, strerror(err));
+}
+
+static void sync_fails(void)
+{
+    struct fm_info *fi = fresh_arena();
+    require_true(fm_malloc(fi, 1000) != NULL);
+    os_fault_set(OS_FAULT_MSYNC, EIO, 0);
+    expect_eq(fm_sync(fi), EIO);
+    os_fault_set(OS_FAULT_FSYNC, EIO, 0);
+    expect_eq(fm_sync(fi), EIO);
+    expect_eq(fm_sync(fi), 0);
+
+    /* Close: the data sync fails -> error, arena left dirty. */
+    os_fault_set(OS_FAULT_MSYNC, EIO, 0);
+    expect_eq(fm_close(fi), EIO);
+    struct fm_stats st;
+    require_eq(fm_open(path, NULL, &fi), 0);
+    expect_eq(fm_stats(fi, &st), 0);
+    expect_true(st.recovered);
+    expect_eq(st.allocated_count, 1);
+
+    /* Close: data sync works, the superblock's sync fails -> still dirty. */
+    os_fault_set(OS_FAULT_FSYNC, ENOSPC, 1);
+    expect_eq(fm_close(fi), ENOSPC);
+    require_eq(fm_open(path, NULL, &fi), 0);
+    expect_eq(fm_stats(fi, &st), 0);
+    expect_true(st.recovered);
+    expect_eq(fm_check(fi), 0);
+    expect_eq(fm_close(fi), 0);
+
+    /* And a clean close is clean. */
+    require_eq(fm_open(path, NULL, &fi), 0);
+    expect_eq(fm_stats(fi, &st), 0);
+    expect_true(!st.recovered);
+    expect_eq(fm_close(fi), 0);
+    printf("msync/fdatasync failures returned; arena stays dirty\n");
+}
+
+static void open_fails_cleanly(void)
+{
+    /* A failing msync while marking the arena dirty fails the open and
+     * leaves the file as it was. */
+    struct fm_info *fi = fresh_arena();
+    expect_eq(fm_close(fi), 0);
+    os_fault_set(OS_FAULT_MSYNC, EIO, 0);
+    expect_eq(fm_open(path, NULL, &fi), EIO);
+    require_eq(fm_open(path, NULL, &fi), 0);
+    struct fm_stats st;
+    expect_eq(fm_stats(fi, &st), 0);
+    expect_true(!st.recovered);
+    expect_eq(fm_close(fi), 0);
+}
+
+int main(void)
+{
+    snprintf(path, sizeof path, "%s/faults.fm", harness_tmpdir());
+    growth_fails(OS_FAULT_TRUNCATE, ENOSPC, "ftruncate");
+    growth_fails(OS_FAULT_TRUNCATE, EIO, "ftruncate");
+    growth_fails(OS_FAULT_ALLOCATE, ENOSPC, "fallocate");
+    growth_fails(OS_FAULT_ALLOCATE, EIO, "fallocate");
+    growth_fails(OS_FAULT_MAP, ENOMEM, "mmap");
+    growth_fails(OS_FAULT_MAP, EIO, "mmap");
+    sync_fails();
+    open_fails_cleanly();
+    unlink(path);
+    return harness_done();
+}
