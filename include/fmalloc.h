@@ -178,6 +178,13 @@ FM_API void *fm_pointer(struct fm_info *fi, fm_off_t off);
  * @return the block, or NULL with errno set (*slot unchanged).
  */
 FM_API void *fm_malloc_to(struct fm_info *fi, fm_off_t *slot, size_t size);
+/**
+ * fm_malloc_to() of n*size zero-filled bytes: the block is zeroed before it
+ * is linked, in the same atomic step, so a crash never leaves *slot pointing
+ * at uninitialised memory (FM_PTR fields in it read as NULL).
+ * @return the block, or NULL with errno ENOMEM (also if n*size overflows).
+ */
+FM_API void *fm_calloc_to(struct fm_info *fi, fm_off_t *slot, size_t n, size_t size);
 /** Free the block *slot links and set *slot to 0, in one atomic step. 0 is a no-op. */
 FM_API void fm_free_from(struct fm_info *fi, fm_off_t *slot);
 /**
@@ -255,7 +262,11 @@ FM_API void *frealloc(void *p, size_t size);
  *
  * The field stores an fm_off_t (base-relative, so structs can be memcpy'd);
  * a zero offset is NULL.  Assigning a pointer of another type is a
- * compile-time error under GCC and Clang.
+ * compile-time error under GCC and Clang.  Each FM_PTR(T) spelling is a
+ * distinct type: to copy between fields declared apart, copy .off, or name
+ * the type once: typedef FM_PTR(struct node) node_ptr;
+ * fm_offset() of a pointer outside the arena is 0: FM_PTR_SET with a
+ * pointer into another arena stores NULL.
  * ------------------------------------------------------------------------- */
 #define FM_PTR(T)                                                                  \
     union {                                                                        \

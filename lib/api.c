@@ -88,20 +88,25 @@ static int op_end(struct fm_arena *a, bool ok)
     return err;
 }
 
+/* Does p lie in the mapped file?  Its offset goes to *off. */
+static bool in_arena(struct fm_arena *a, const void *p, uint64_t *off)
+{
+    uintptr_t b = (uintptr_t)a->base, q = (uintptr_t)p;
+    *off = (uint64_t)(q - b);
+    return q >= b && q - b < a->heap.mapped_size;
+}
+
 /* Offset of a caller's pointer if it lies in the mapped file, else 0. */
 static uint64_t offset_in(struct fm_arena *a, const void *p)
 {
-    uintptr_t b = (uintptr_t)a->base, q = (uintptr_t)p;
-    if (q < b || q - b >= a->heap.mapped_size)
-        return 0;
-    return (uint64_t)(q - b);
+    uint64_t off;
+    return in_arena(a, p, &off) ? off : 0;
 }
 
 /* Validate a block pointer (lock held): 0 or FM_EBADPTR with heap.msg set. */
 static int block_of(struct fm_arena *a, const void *p, uint64_t *off)
 {
-    *off = offset_in(a, p);
-    if (!*off) {
+    if (!in_arena(a, p, off)) {
         snprintf(a->heap.msg, sizeof a->heap.msg,
                  "pointer %p is outside the arena mapped at %p", p, (void *)a->base);
         a->heap.err = FM_EBADPTR;
@@ -274,6 +279,25 @@ void *fm_malloc_to(struct fm_info *fi, fm_off_t *slot, size_t size)
     uint64_t p = heap_malloc(&a->heap, size);
     if (p)
         hset(&a->heap, s, p);
+    return op_end(a, p != 0) ? NULL : ptr_at(a, p);
+}
+
+void *fm_calloc_to(struct fm_info *fi, fm_off_t *slot, size_t n, size_t size)
+{
+    uint64_t s;
+    struct fm_arena *a = writable(fi);
+    if (!a || slot_of(a, slot, &s))
+        return NULL;
+    if (size && n > SIZE_MAX / size) {
+        fm__set_last_error(ENOMEM);
+        return NULL;
+    }
+    op_begin(a);
+    uint64_t p = heap_malloc(&a->heap, n * size);
+    if (p) {
+        heap_zero_block(&a->heap, p);
+        hset(&a->heap, s, p);
+    }
     return op_end(a, p != 0) ? NULL : ptr_at(a, p);
 }
 

@@ -414,6 +414,32 @@ void heap_free(struct heap *h, uint64_t p)
     free_chunk(h, p - CH_PAYLOAD);
 }
 
+/* ---- writing into a new block inside the operation ------------------------ */
+
+/*
+ * A block just allocated may still hold, in its payload, the links and the
+ * footer it had as a free chunk.  Before the operation writes user bytes
+ * there (realloc's copy, calloc_to's zeroing), record those words so that a
+ * rollback puts the free chunk back exactly.
+ */
+static void save_free_links(struct heap *h, uint64_t p)
+{
+    uint64_t usable = heap_usable(h, p);
+    for (uint64_t off = 0; off < F_INDEX + 8 - CH_PAYLOAD && off < usable; off += 8)
+        log_save(h->base, p + off);
+    log_save(h->base, p + usable - 8); /* the old footer */
+}
+
+void heap_zero_block(struct heap *h, uint64_t p)
+{
+    uint64_t len = heap_usable(h, p);
+    save_free_links(h, p);
+    /* Memory fresh from growth is zero already. */
+    if (h->zero_from < p + len)
+        len = h->zero_from > p ? h->zero_from - p : 0;
+    memset(h->base + p, 0, (size_t)len);
+}
+
 /* ---- realloc --------------------------------------------------------------- */
 
 /* In-use chunk c of `size` keeps nb bytes; the tail (>= CH_MIN) is freed. */
@@ -491,11 +517,8 @@ uint64_t heap_realloc(struct heap *h, uint64_t p, size_t n)
     uint64_t q = heap_malloc(h, n);
     if (!q)
         return 0;
-    /* The copy below overwrites words of q that may have been free-list
-     * links; record them so that a rollback puts the free chunk back. */
     uint64_t keep = size - CH_OVERHEAD;
-    for (uint64_t off = 0; off < 48 && off < keep; off += 8)
-        log_save(h->base, q + off);
+    save_free_links(h, q);
     memcpy(h->base + q, h->base + p, (size_t)keep);
     free_chunk(h, c);
     return h->err ? 0 : q;

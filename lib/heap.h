@@ -114,6 +114,9 @@ uint64_t heap_memalign(struct heap *h, size_t alignment, size_t n);
 /* Resize in place if possible, else allocate, copy, free.  0 on failure
  * (the old block is untouched once the caller rolls back). */
 uint64_t heap_realloc(struct heap *h, uint64_t p, size_t n);
+/* Zero a block heap_malloc just returned, inside the same operation (its
+ * old free-chunk words are logged first, so a rollback restores them). */
+void heap_zero_block(struct heap *h, uint64_t p);
 /* Free a payload that heap_validate_block() accepted. */
 void heap_free(struct heap *h, uint64_t p);
 /* Is p the payload of a live block?  0, or FM_EBADPTR with h->msg set. */

@@ -21,26 +21,36 @@
 static int harness_failures;
 static int harness_checks;
 
+static inline int harness_done(void)
+{
+    printf("%d checks, %d failed\n", harness_checks, harness_failures);
+    return harness_failures ? 1 : 0;
+}
+
 #define HARNESS_FAIL_(fmt, ...)                                                    \
     (harness_failures++,                                                           \
      fprintf(stderr, "%s:%d: FAIL: " fmt "\n", __FILE__, __LINE__, __VA_ARGS__))
 
 #define expect_true(cond)                                                          \
     (harness_checks++, (cond) ? 1 : (HARNESS_FAIL_("%s", #cond), 0))
+static inline int harness_expect_eq_(long long a, long long b, int want_equal, const char *as,
+                                     const char *bs, const char *file, int line)
+{
+    harness_checks++;
+    if ((a == b) == want_equal)
+        return 1;
+    harness_failures++;
+    if (want_equal)
+        fprintf(stderr, "%s:%d: FAIL: %s == %s (%lld != %lld)\n", file, line, as, bs, a, b);
+    else
+        fprintf(stderr, "%s:%d: FAIL: %s != %s (both %lld)\n", file, line, as, bs, a);
+    return 0;
+}
+/* expect_eq/expect_ne are expressions: 1 if the check held, else 0. */
 #define expect_eq(a, b)                                                            \
-    do {                                                                           \
-        long long a_ = (long long)(a), b_ = (long long)(b);                        \
-        harness_checks++;                                                          \
-        if (a_ != b_)                                                              \
-            HARNESS_FAIL_("%s == %s (%lld != %lld)", #a, #b, a_, b_);              \
-    } while (0)
+    harness_expect_eq_((long long)(a), (long long)(b), 1, #a, #b, __FILE__, __LINE__)
 #define expect_ne(a, b)                                                            \
-    do {                                                                           \
-        long long a_ = (long long)(a), b_ = (long long)(b);                        \
-        harness_checks++;                                                          \
-        if (a_ == b_)                                                              \
-            HARNESS_FAIL_("%s != %s (both %lld)", #a, #b, a_);                     \
-    } while (0)
+    harness_expect_eq_((long long)(a), (long long)(b), 0, #a, #b, __FILE__, __LINE__)
 #define expect_str(a, b)                                                           \
     do {                                                                           \
         const char *a_ = (a), *b_ = (b);                                           \
@@ -56,17 +66,10 @@ static int harness_checks;
     } while (0)
 #define require_eq(a, b)                                                           \
     do {                                                                           \
-        int before_ = harness_failures;                                            \
-        expect_eq(a, b);                                                           \
-        if (harness_failures != before_)                                           \
+        if (!expect_eq(a, b))                                                      \
             exit(harness_done());                                                  \
     } while (0)
 
-static inline int harness_done(void)
-{
-    printf("%d checks, %d failed\n", harness_checks, harness_failures);
-    return harness_failures ? 1 : 0;
-}
 
 /* The seed for this run: FM_TEST_SEED if set, else the clock; printed. */
 static inline uint64_t harness_seed(void)

@@ -270,6 +270,9 @@ static void op_realloc_plain(struct fm_info *fi)
 static void op_memalign(struct fm_info *fi) { require_true(fm_memalign(fi, 4096, 1000)); }
 static void op_memalign_big(struct fm_info *fi) { require_true(fm_memalign(fi, 1 << 16, 100)); }
 static void op_calloc(struct fm_info *fi) { require_true(fm_calloc(fi, 10, 100)); }
+static void op_calloc_to100(struct fm_info *fi) { require_true(fm_calloc_to(fi, slot(fi, 2), 1, 100)); }
+static void op_calloc_to4000(struct fm_info *fi) { require_true(fm_calloc_to(fi, slot(fi, 6), 4, 1000)); }
+static void op_realloc_into_tree(struct fm_info *fi) { require_true(fm_realloc_to(fi, slot(fi, 1), 4000)); }
 static void op_plain_free(struct fm_info *fi) { fm_free(fi, at(fi, 2)); }
 
 static void s_trimmable(struct fm_info *fi) { put(fi, 0, 100), put(fi, 1, 3 << 20), drop(fi, 1); }
@@ -311,6 +314,9 @@ int main(void)
     run_scenario("memalign 4 KiB", s_three, op_memalign);
     run_scenario("memalign 64 KiB", s_none, op_memalign_big);
     run_scenario("calloc", s_three_free1, op_calloc);
+    run_scenario("calloc_to, whole binned chunk", s_exact_bin, op_calloc_to100);
+    run_scenario("calloc_to, split tree chunk", s_tree_three, op_calloc_to4000);
+    run_scenario("realloc move into a tree chunk", s_tree_three, op_realloc_into_tree);
     run_scenario("trim", s_trimmable, op_trim);
 
     printf("crash points: %ld steps in %ld crash cases, all recovered\n", total_steps,
