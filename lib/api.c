@@ -199,10 +199,11 @@ void *fm_calloc(struct fm_info *fi, size_t n, size_t size)
     op_begin(a);
     uint64_t p = heap_malloc(&a->heap, n * size);
     uint64_t zero_from = a->heap.zero_from;
+    /* Read the size under the lock: a neighbour's free rewrites our head. */
+    size_t len = p ? heap_usable(&a->heap, p) : 0;
     if (op_end(a, p != 0))
         return NULL;
     /* The block is ours now; memory fresh from growth is zero already. */
-    size_t len = heap_usable(&a->heap, p);
     if (zero_from < p + len)
         len = zero_from > p ? (size_t)(zero_from - p) : 0;
     memset(a->base + p, 0, len);
