@@ -204,6 +204,7 @@ struct fm_stats {
     uint64_t free_blocks;     /**< free chunks, top included */
     uint64_t largest_free;    /**< largest free chunk, top included */
     uint64_t top_size;        /**< bytes in the top chunk (wilderness) */
+    uint64_t punched_bytes;   /**< bytes in free chunks whose pages went back to the file system */
     uint64_t generation;      /**< read-write opens of this arena so far */
     bool recovered;           /**< this open recovered the arena after a crash */
 };

@@ -59,6 +59,7 @@ static void op_begin(struct fm_arena *a)
 {
     pthread_mutex_lock(&a->lock);
     a->heap.err = 0;
+    a->heap.punch_len = 0;
 }
 
 /* Commit if the operation succeeded, else roll it back; unlock; report. */
@@ -67,6 +68,10 @@ static int op_end(struct fm_arena *a, bool ok)
     int err = a->heap.err;
     if (ok && !err) {
         log_commit(a->base);
+        /* Punch only now, and before unlocking: the chunk is free for good,
+         * and nobody can carve from it until it is punched. */
+        if (fm_unlikely(a->heap.punch_len))
+            fm__arena_punch(a, a->heap.punch_off, a->heap.punch_len);
         pthread_mutex_unlock(&a->lock);
         return 0;
     }
@@ -394,6 +399,7 @@ int fm_stats(struct fm_info *fi, struct fm_stats *st)
     st->free_blocks = tot.free_count;
     st->largest_free = tot.largest_free;
     st->top_size = tot.top_size;
+    st->punched_bytes = tot.punched_bytes;
     st->generation = sb->sb_generation;
     st->recovered = a->recovered;
     pthread_mutex_unlock(&a->lock);

@@ -237,6 +237,7 @@ static int open_arena(struct fm_arena *a, const char *path, const struct fm_opti
     a->heap.base = a->base;
     a->heap.sb = (struct fmt_superblock *)(void *)a->base;
     a->heap.grow = fm__arena_grow;
+    a->heap.fill = fm__arena_fill;
     a->heap.grow_ctx = a;
     a->heap.mapped_size = map_size;
     a->heap.salt = fmt_salt(a->base);
@@ -343,6 +344,25 @@ int fm__arena_grow(void *arena, uint64_t min_size, uint64_t *new_size)
     a->heap.mapped_size = target;
     *new_size = target;
     return 0;
+}
+
+int fm__arena_fill(void *arena, uint64_t off, uint64_t len)
+{
+    struct fm_arena *a = arena;
+    log_crashpoint();
+    int err = os_allocate(a->fd, off, len);
+    log_crashpoint();
+    return err;
+}
+
+void fm__arena_punch(struct fm_arena *a, uint64_t off, uint64_t len)
+{
+    uint64_t start = round_up(off + CH_PUNCH_KEEP, a->page_size);
+    uint64_t end = (off + len) / a->page_size * a->page_size;
+    /* A file system that cannot punch keeps the blocks: nothing is lost
+     * but space, and the chunk's flag only says "may be holes". */
+    if (end > start)
+        (void)os_punch_hole(a->fd, start, end - start);
 }
 
 int fm__arena_shrink(struct fm_arena *a, uint64_t new_size)

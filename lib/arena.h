@@ -49,6 +49,10 @@ int fm__arena_close(struct fm_arena *a);
 int fm__arena_sync(struct fm_arena *a);
 /* Grow the file (and mapping) to at least min_size; geometric, capped. */
 int fm__arena_grow(void *arena, uint64_t min_size, uint64_t *new_size);
+/* Give [off, off+len) of the file real blocks (heap.fill). */
+int fm__arena_fill(void *arena, uint64_t off, uint64_t len);
+/* After a committed free: punch the whole pages inside free chunk [off, off+len). */
+void fm__arena_punch(struct fm_arena *a, uint64_t off, uint64_t len);
 /* After a committed heap_trim: shrink the file and unmap its old tail. */
 int fm__arena_shrink(struct fm_arena *a, uint64_t new_size);
 

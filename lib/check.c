@@ -100,9 +100,11 @@ static int walk_chunks(struct checker *k, struct heap_totals *tot)
         if (size < CH_MIN || size % CH_ALIGN || size > top - c)
             return bad(k, "chunk at %llu has impossible size %llu", (unsigned long long)c,
                        (unsigned long long)size);
-        if (head & (CH_FLAGS & ~(uint64_t)(CH_PINUSE | CH_CINUSE)))
+        if (head & (CH_FLAGS & ~(uint64_t)(CH_PINUSE | CH_CINUSE | CH_PUNCHED)))
             return bad(k, "chunk at %llu has unknown flags 0x%llx", (unsigned long long)c,
                        (unsigned long long)(head & CH_FLAGS));
+        if ((head & CH_CINUSE) && (head & CH_PUNCHED))
+            return bad(k, "chunk at %llu is in use but flagged as punched", (unsigned long long)c);
         if (!!(head & CH_PINUSE) != prev_inuse)
             return bad(k, "chunk at %llu: PINUSE says %d, previous chunk is %s",
                        (unsigned long long)c, !!(head & CH_PINUSE),
@@ -123,6 +125,8 @@ static int walk_chunks(struct checker *k, struct heap_totals *tot)
                 return ENOMEM;
             tot->free_bytes += size;
             tot->free_count++;
+            if (head & CH_PUNCHED)
+                tot->punched_bytes += size;
             if (size > tot->largest_free)
                 tot->largest_free = size;
             prev_inuse = false;
@@ -134,7 +138,7 @@ static int walk_chunks(struct checker *k, struct heap_totals *tot)
                    (unsigned long long)top);
     uint64_t tsize = sb->sb_file_size - top;
     uint64_t thead = rd(k, top + F_HEAD);
-    if (thead != ch_tagged(top, k->salt, tsize | CH_PINUSE))
+    if (thead != ch_tagged(top, k->salt, tsize | CH_PINUSE | (thead & CH_PUNCHED)))
         return bad(k, "top at %llu: head 0x%llx, expected size %llu with PINUSE",
                    (unsigned long long)top, (unsigned long long)thead, (unsigned long long)tsize);
     if (!prev_inuse)

@@ -126,11 +126,14 @@ _Static_assert(FMT_ROOT_OFF + FMT_ROOT_SIZE == FMT_HEAP_OFF, "root region ends w
  */
 #define CH_PINUSE 0x1u /* previous chunk is in use */
 #define CH_CINUSE 0x2u /* this chunk is in use */
+#define CH_PUNCHED 0x4u /* free chunk or top whose pages may be holes (never on in-use chunks) */
 #define CH_FLAGS 0xfull
 #define CH_ALIGN 16u
 #define CH_MIN 32u      /* smallest chunk: prev_foot, head, fd, bk */
 #define CH_TREE_MIN 512u /* chunks of this size and more live in tree bins */
 #define CH_OVERHEAD 8u  /* bytes an in-use chunk costs beyond its payload */
+#define CH_PUNCH_MIN (1ull << 20) /* free chunks this big give their pages back */
+#define CH_PUNCH_KEEP 64u /* bytes at a punched chunk's start that stay real: head and links */
 #define CH_PAYLOAD 16u  /* payload offset from the chunk */
 #define CH_SIZE_MASK 0x0000fffffffffff0ull /* bits 4..47 of head: the size */
 #define CH_TAG_SHIFT 48

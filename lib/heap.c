@@ -64,6 +64,23 @@ static uint64_t top_size(const struct heap *h)
     return h->sb->sb_file_size - h->sb->sb_top;
 }
 
+/*
+ * Hole punching.  Invariant: only free chunks and the top carry CH_PUNCHED,
+ * and a page of the file is a hole only inside such a chunk, at least
+ * CH_PUNCH_KEEP bytes past its start and before its end.  So before any byte
+ * of a punched chunk is written -- it becomes in use, or a split writes a
+ * new header inside it -- that range gets real blocks again (fill).  Filling
+ * needs no undo; punching happens only after the operation commits, so a
+ * rollback never finds user data punched away.
+ */
+static bool fill(struct heap *h, uint64_t off, uint64_t len)
+{
+    if (h->fill(h->grow_ctx, off, len) == 0)
+        return true;
+    h->err = ENOMEM; /* a full disk: the allocation fails, the heap is intact */
+    return false;
+}
+
 /* ---- small bins: NULL-terminated doubly-linked lists, LIFO --------------- */
 
 static void small_insert(struct heap *h, uint64_t c, uint64_t size)
@@ -125,6 +142,8 @@ void bin_unlink(struct heap *h, uint64_t c, uint64_t size)
 /* Free, unlinked chunk c of `size` becomes in use whole. */
 static void use_whole(struct heap *h, uint64_t c, uint64_t size)
 {
+    if (ch_punched(h, c) && !fill(h, c, size))
+        return;
     set_head(h, c, size | CH_PINUSE | CH_CINUSE);
     set_pinuse(h, c + size, true);
 }
@@ -141,9 +160,12 @@ static uint64_t split(struct heap *h, uint64_t c, uint64_t size, uint64_t nb)
         use_whole(h, c, size);
         return 0;
     }
+    uint64_t punched = ch_punched(h, c);
+    if (punched && !fill(h, c, nb + CH_PUNCH_KEEP)) /* the block and r's header */
+        return 0;
     set_head(h, c, nb | CH_PINUSE | CH_CINUSE);
     uint64_t r = c + nb;
-    set_head(h, r, rsize | CH_PINUSE);
+    set_head(h, r, rsize | CH_PINUSE | punched);
     set_foot(h, r, rsize);
     return r;
 }
@@ -184,8 +206,23 @@ static int top_reserve(struct heap *h, uint64_t want)
     }
     h->mapped_size = new_size > h->mapped_size ? new_size : h->mapped_size;
     hset(h, SB_OFF(sb_file_size), new_size);
-    set_head(h, top, (new_size - top) | CH_PINUSE);
+    set_head(h, top, (new_size - top) | CH_PINUSE | ch_punched(h, top));
     return 0;
+}
+
+/* Carve [top, top+nb) out of the top (which has room); the rest stays top. */
+static void take_from_top(struct heap *h, uint64_t c, uint64_t nb, uint64_t head_flags)
+{
+    uint64_t top = h->sb->sb_top;
+    uint64_t punched = ch_punched(h, top);
+    if (punched && !fill(h, top, c + nb + CH_PUNCH_KEEP - top))
+        return;
+    uint64_t rest = top_size(h) - (c + nb - top);
+    set_head(h, c, nb | head_flags | CH_CINUSE);
+    set_head(h, c + nb, rest | CH_PINUSE | punched);
+    hset(h, SB_OFF(sb_top), c + nb);
+    if (h->fresh < c + nb + CH_PAYLOAD)
+        h->fresh = c + nb + CH_PAYLOAD;
 }
 
 static uint64_t alloc_from_top(struct heap *h, uint64_t nb)
@@ -193,16 +230,10 @@ static uint64_t alloc_from_top(struct heap *h, uint64_t nb)
     if (top_reserve(h, nb + CH_MIN) != 0)
         return 0;
     uint64_t top = h->sb->sb_top;
-    uint64_t rest = top_size(h) - nb;
-    uint64_t newtop = top + nb;
     /* Everything at or above h->fresh is still zero from the file's growth. */
     h->zero_from = top + CH_PAYLOAD > h->fresh ? top + CH_PAYLOAD : h->fresh;
-    set_head(h, top, nb | CH_PINUSE | CH_CINUSE);
-    set_head(h, newtop, rest | CH_PINUSE);
-    hset(h, SB_OFF(sb_top), newtop);
-    if (h->fresh < newtop + CH_PAYLOAD)
-        h->fresh = newtop + CH_PAYLOAD;
-    return top;
+    take_from_top(h, top, nb, CH_PINUSE);
+    return h->err ? 0 : top;
 }
 
 /* Take the first chunk of small bin i and make it in use (size i*16). */
@@ -362,6 +393,7 @@ static void free_chunk(struct heap *h, uint64_t c)
     struct fmt_superblock *sb = h->sb;
     uint64_t head = ch_head(h, c);
     uint64_t size = head & CH_SIZE_MASK;
+    uint64_t punched = 0; /* some part of the merged chunk may be holes */
     bool is_dv = false;
 
     /* Clear CINUSE first, so a stale header inside a merged chunk never
@@ -370,20 +402,27 @@ static void free_chunk(struct heap *h, uint64_t c)
     if (!(head & CH_PINUSE)) {
         uint64_t psize = hw(h, c + F_PREVFOOT);
         uint64_t prev = c - psize;
-        if (!chunk_ok(h, prev, "prev_foot") || ch_size(h, prev) != psize || ch_cinuse(h, prev)) {
+        if (!chunk_ok(h, prev, "prev_foot") || ch_size(h, prev) != psize ||
+            ch_cinuse(h, prev)) {
             heap_corrupt(h, "chunk %llu: prev_foot %llu does not name a free chunk",
                          (unsigned long long)c, (unsigned long long)psize);
             return;
         }
+        punched |= ch_punched(h, prev);
         absorb_free(h, prev, psize, &is_dv);
         c = prev;
         size += psize;
     }
     uint64_t next = c + size;
     if (next == sb->sb_top) {
+        /* Into the top: give the holes real blocks back, so the top stays
+         * plain; only when that fails does the top carry the flag. */
+        uint64_t top_flags = ch_punched(h, next);
+        if (punched && h->fill(h->grow_ctx, c, size) != 0)
+            top_flags = CH_PUNCHED;
         uint64_t tsize = top_size(h) + size;
         hset(h, SB_OFF(sb_top), c);
-        set_head(h, c, tsize | CH_PINUSE);
+        set_head(h, c, tsize | CH_PINUSE | top_flags);
         if (is_dv)
             hset(h, SB_OFF(sb_dv), 0);
         return;
@@ -392,17 +431,22 @@ static void free_chunk(struct heap *h, uint64_t c)
         return;
     if (!ch_cinuse(h, next)) {
         uint64_t nsize = ch_size(h, next);
+        punched |= ch_punched(h, next);
         absorb_free(h, next, nsize, &is_dv);
         size += nsize;
-        set_head(h, c, size | CH_PINUSE);
-        set_foot(h, c, size);
     } else {
-        set_head(h, c, size | CH_PINUSE);
-        set_foot(h, c, size);
         set_pinuse(h, next, false);
     }
     if (h->err)
         return;
+    if (!is_dv && size >= CH_PUNCH_MIN) {
+        /* Big enough to give its pages back once this operation commits. */
+        punched = CH_PUNCHED;
+        h->punch_off = c;
+        h->punch_len = size;
+    }
+    set_head(h, c, size | CH_PINUSE | punched);
+    set_foot(h, c, size);
     if (is_dv)
         hset(h, SB_OFF(sb_dv), c);
     else
@@ -463,18 +507,16 @@ static bool grow_in_place(struct heap *h, uint64_t c, uint64_t size, uint64_t nb
     if (next == sb->sb_top) {
         if (top_reserve(h, nb - size + CH_MIN) != 0)
             return false;
-        uint64_t rest = top_size(h) - (nb - size);
-        set_head(h, c, nb | pin | CH_CINUSE);
-        set_head(h, c + nb, rest | CH_PINUSE);
-        hset(h, SB_OFF(sb_top), c + nb);
-        if (h->fresh < c + nb + CH_PAYLOAD)
-            h->fresh = c + nb + CH_PAYLOAD;
-        return true;
+        take_from_top(h, c, nb, pin);
+        return !h->err;
     }
     if (ch_cinuse(h, next))
         return false;
     uint64_t nsize = ch_size(h, next);
     if (size + nsize < nb)
+        return false;
+    uint64_t punched = ch_punched(h, next);
+    if (punched && !fill(h, next, nb - size + CH_PUNCH_KEEP))
         return false;
     bool was_dv = false;
     absorb_free(h, next, nsize, &was_dv);
@@ -484,13 +526,15 @@ static bool grow_in_place(struct heap *h, uint64_t c, uint64_t size, uint64_t nb
     if (total - nb >= CH_MIN) {
         set_head(h, c, nb | pin | CH_CINUSE);
         uint64_t r = c + nb;
-        set_head(h, r, (total - nb) | CH_PINUSE);
+        set_head(h, r, (total - nb) | CH_PINUSE | punched);
         set_foot(h, r, total - nb);
         if (was_dv)
             hset(h, SB_OFF(sb_dv), r);
         else
             bin_insert(h, r, total - nb);
     } else {
+        if (punched && !fill(h, next, nsize))
+            return false;
         set_head(h, c, total | pin | CH_CINUSE);
         set_pinuse(h, c + total, true);
     }
@@ -573,7 +617,7 @@ void heap_trim(struct heap *h, uint64_t pad, uint64_t page_size, uint64_t *new_f
     *new_file_size = sb->sb_file_size;
     if (end >= sb->sb_file_size)
         return;
-    set_head(h, top, (end - top) | CH_PINUSE);
+    set_head(h, top, (end - top) | CH_PINUSE | ch_punched(h, top));
     hset(h, SB_OFF(sb_file_size), end);
     if (h->fresh > end)
         h->fresh = end;

@@ -45,11 +45,14 @@ struct heap {
     struct fmt_superblock *sb; /* == base */
     /* Grow the file to at least min_size bytes; sets *new_size.  0 or errno. */
     int (*grow)(void *ctx, uint64_t min_size, uint64_t *new_size);
+    /* Give [off, off+len) real blocks again (after hole punching).  0 or errno. */
+    int (*fill)(void *ctx, uint64_t off, uint64_t len);
     void *grow_ctx;
     uint64_t mapped_size;      /* bytes of the file that are mapped (>= file_size) */
     uint64_t fresh;            /* every byte of the file at or above is still zero */
     uint64_t zero_from;        /* set by each allocation: its payload is zero from here */
     uint64_t salt;             /* chunk head tags (format.h) */
+    uint64_t punch_off, punch_len; /* free chunk to punch once the operation commits */
     int err;                   /* why the last failed operation failed */
     char msg[256];             /* and in words, for corruption/invalid pointers */
 };
@@ -82,6 +85,7 @@ static inline bool ch_tag_ok(const struct heap *h, uint64_t c)
 }
 static inline bool ch_cinuse(const struct heap *h, uint64_t c) { return ch_head(h, c) & CH_CINUSE; }
 static inline bool ch_pinuse(const struct heap *h, uint64_t c) { return ch_head(h, c) & CH_PINUSE; }
+static inline uint64_t ch_punched(const struct heap *h, uint64_t c) { return ch_head(h, c) & CH_PUNCHED; }
 
 static inline unsigned small_index(uint64_t size) { return (unsigned)(size >> 4); }
 static inline bool is_small(uint64_t size) { return size < CH_TREE_MIN; }
@@ -130,6 +134,7 @@ void heap_trim(struct heap *h, uint64_t pad, uint64_t page_size, uint64_t *new_f
  * Reads only, bounds every walk: safe on any bytes. */
 struct heap_totals {
     uint64_t alloc_bytes, alloc_count, free_bytes, free_count, largest_free, top_size;
+    uint64_t punched_bytes; /* in free chunks flagged CH_PUNCHED */
 };
 int heap_check(const char *base, uint64_t mapped_size, struct heap_totals *tot, char *msg,
                size_t msg_len);

@@ -273,6 +273,13 @@ static void op_calloc(struct fm_info *fi) { require_true(fm_calloc(fi, 10, 100))
 static void op_calloc_to100(struct fm_info *fi) { require_true(fm_calloc_to(fi, slot(fi, 2), 1, 100)); }
 static void op_calloc_to4000(struct fm_info *fi) { require_true(fm_calloc_to(fi, slot(fi, 6), 4, 1000)); }
 static void op_realloc_into_tree(struct fm_info *fi) { require_true(fm_realloc_to(fi, slot(fi, 1), 4000)); }
+static void s_big(struct fm_info *fi) { put(fi, 0, 100), put(fi, 1, 3 << 20), put(fi, 2, 100); }
+static void s_punched(struct fm_info *fi) { s_big(fi), drop(fi, 1); }
+static void s_punched_next(struct fm_info *fi) { put(fi, 0, 100), put(fi, 1, 3 << 20), put(fi, 2, 100), drop(fi, 1); }
+static void op_free_big(struct fm_info *fi) { drop(fi, 1); }
+static void op_malloc_from_punched(struct fm_info *fi) { put(fi, 5, 1 << 20); }
+static void op_grow_into_punched(struct fm_info *fi) { require_true(fm_realloc_to(fi, slot(fi, 0), 2 << 20)); }
+static void op_free_into_punched_top(struct fm_info *fi) { drop(fi, 2); }
 static void op_plain_free(struct fm_info *fi) { fm_free(fi, at(fi, 2)); }
 
 static void s_trimmable(struct fm_info *fi) { put(fi, 0, 100), put(fi, 1, 3 << 20), drop(fi, 1); }
@@ -318,6 +325,10 @@ int main(void)
     run_scenario("calloc_to, split tree chunk", s_tree_three, op_calloc_to4000);
     run_scenario("realloc move into a tree chunk", s_tree_three, op_realloc_into_tree);
     run_scenario("trim", s_trimmable, op_trim);
+    run_scenario("free 3 MiB: punch after commit", s_big, op_free_big);
+    run_scenario("malloc from a punched chunk", s_punched, op_malloc_from_punched);
+    run_scenario("realloc into a punched chunk", s_punched_next, op_grow_into_punched);
+    run_scenario("punched chunk merges into top", s_punched, op_free_into_punched_top);
 
     printf("crash points: %ld steps in %ld crash cases, all recovered\n", total_steps,
            total_cases);

@@ -68,6 +68,36 @@ static void growth_fails(enum os_fault_op op, int err, const char *what)
     printf("growth with %s failing (%s): NULL/ENOMEM, heap intact\n", what, strerror(err));
 }
 
+/* Reusing a punched chunk needs its blocks back; a full disk then is ENOMEM. */
+static void refill_fails(void)
+{
+    struct fm_info *fi = fresh_arena();
+    char *a = fm_malloc(fi, 100), *big = fm_malloc(fi, 8 << 20), *b = fm_malloc(fi, 100);
+    require_true(a && big && b);
+    memset(a, 0x11, 100);
+    fm_free(fi, big); /* punched */
+    struct fm_stats st;
+    expect_eq(fm_stats(fi, &st), 0);
+    expect_true(st.punched_bytes >= (8u << 20));
+    os_fault_set(OS_FAULT_ALLOCATE, ENOSPC, 0);
+    errno = 0;
+    expect_true(fm_malloc(fi, 4 << 20) == NULL);
+    expect_eq(errno, ENOMEM);
+    expect_eq(fm_check(fi), 0);
+    os_fault_set(OS_FAULT_ALLOCATE, ENOSPC, 0);
+    expect_true(fm_realloc(fi, a, 1 << 20) == NULL); /* would grow into the punched chunk */
+    expect_eq(errno, ENOMEM);
+    expect_true(a[0] == 0x11 && a[99] == 0x11);
+    expect_eq(fm_check(fi), 0);
+    char *c = fm_malloc(fi, 4 << 20);
+    expect_true(c != NULL);
+    if (c)
+        memset(c, 1, 4 << 20);
+    expect_eq(fm_check(fi), 0);
+    expect_eq(fm_close(fi), 0);
+    printf("refilling a punched chunk failing: NULL/ENOMEM, heap intact\n");
+}
+
 static void sync_fails(void)
 {
     struct fm_info *fi = fresh_arena();
@@ -128,6 +158,7 @@ int main(void)
     growth_fails(OS_FAULT_ALLOCATE, EIO, "fallocate");
     growth_fails(OS_FAULT_MAP, ENOMEM, "mmap");
     growth_fails(OS_FAULT_MAP, EIO, "mmap");
+    refill_fails();
     sync_fails();
     open_fails_cleanly();
     unlink(path);
