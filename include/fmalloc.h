@@ -14,7 +14,8 @@
  *     the arena cannot grow, EINVAL for bad arguments, EROFS on a read-only
  *     arena); the heap is left intact and usable.
  *   - Every fm_* call on one arena is thread-safe, except fm_close(), which
- *     must not race with any other call on the same arena.
+ *     must not race with any other call on the same arena.  After fm_close,
+ *     other threads must not use the arena, even as their fmalloc target.
  *   - Every heap operation is atomic with respect to a process crash: after
  *     a kill at any instruction the next fm_open() recovers the arena to the
  *     state just before or just after that operation.
@@ -65,7 +66,7 @@ struct fm_info {
 #define FM_CREATE 0x1u  /**< create a missing file, or initialise an empty or zero-headed one */
 #define FM_EXCL   0x2u  /**< with FM_CREATE: fail with EEXIST if the file exists */
 #define FM_RDONLY 0x4u  /**< map read-only, share the file with other readers */
-#define FM_NOSYNC 0x8u  /**< fm_close() skips msync/fdatasync (fast, not durable across OS crash) */
+#define FM_NOSYNC 0x8u  /**< skip msync/fdatasync at open and close (process crashes stay covered, OS crashes do not) */
 /**@}*/
 
 /** Options for fm_open(); a zero-initialised struct means the defaults. */
@@ -82,7 +83,7 @@ struct fm_options {
 #define FM_EVERSION   (-30002) /**< arena written by an unsupported format version */
 #define FM_ECHECKSUM  (-30003) /**< superblock checksum mismatch: header damaged */
 #define FM_ETRUNCATED (-30004) /**< file shorter than its header says */
-#define FM_ECORRUPT   (-30005) /**< heap or state inconsistent; see fm_check_message() */
+#define FM_ECORRUPT   (-30005) /**< heap or state inconsistent; see fm_check_message() / fm_last_error_detail() */
 #define FM_ELOCKED    (-30006) /**< another process has the arena open */
 #define FM_EPAGESIZE  (-30007) /**< arena made on a machine with another page size */
 #define FM_EEMPTY     (-30008) /**< empty/zero file and FM_CREATE not given */
@@ -100,8 +101,13 @@ struct fm_options {
  *   FM_ENOTFILE; FM_EEMPTY; FM_EBADMAGIC; FM_EVERSION; FM_ECHECKSUM;
  *   FM_ETRUNCATED; FM_EGEOMETRY; FM_EPAGESIZE; FM_ECORRUPT (unrecoverable
  *   dirty arena); FM_ELOCKED; ENOMEM (address space); other errno values.
- * A failed open never modifies the file.  A dirty arena (its last user
- * crashed) is recovered first; fm_stats() reports that in `recovered`.
+ * A failed open never makes a valid arena invalid and never writes to a
+ * file it refuses.  (Steps that each leave a valid arena may stay done when
+ * a later step fails: initialising an empty file under FM_CREATE, rolling a
+ * crashed operation back, trimming a stale tail.)  A dirty arena (its last
+ * user crashed) is recovered first; fm_stats() reports that in `recovered`.
+ * After a failure, fm_last_error_detail() says why in words (for
+ * FM_ECORRUPT: the first inconsistency found).
  */
 FM_API int fm_open(const char *path, const struct fm_options *opt, struct fm_info **out);
 
@@ -124,11 +130,15 @@ FM_API const char *fm_strerror(int err);
 
 /** The FM_E* or errno code of the calling thread's last failed fm/fmalloc call. */
 FM_API int fm_last_error(void);
+/** fm_strerror() of that code, with details where there are some. Never NULL. */
+FM_API const char *fm_last_error_detail(void);
 
 /**
  * Allocate `size` bytes, 16-byte aligned.  fm_malloc(0) returns a unique
  * minimum-size block (usable size 24), as glibc does.
- * @return the block, or NULL with errno ENOMEM (arena cannot grow) or EROFS.
+ * @return the block, or NULL with errno ENOMEM (arena cannot grow, or the
+ *   size is beyond 2^46), EROFS (read-only arena), EINVAL (NULL fi), or EIO
+ *   (heap corruption found; the error handler was called).
  */
 FM_API void *fm_malloc(struct fm_info *fi, size_t size);
 /** Zeroed n*size bytes; NULL with ENOMEM if n*size overflows. */
@@ -146,6 +156,7 @@ FM_API void *fm_memalign(struct fm_info *fi, size_t alignment, size_t size);
  * Free a block.  NULL is a no-op.  An invalid pointer (outside the heap,
  * misaligned, not a block start, already free) never corrupts the heap: it
  * is reported through the error handler (default: message and abort()).
+ * A NULL fi or a read-only arena only sets errno (EINVAL, EROFS).
  */
 FM_API void fm_free(struct fm_info *fi, void *p);
 /** Bytes usable in the block p (at least what was asked); 0 for NULL. */
@@ -155,7 +166,8 @@ FM_API size_t fm_usable_size(struct fm_info *fi, const void *p);
  * Error handler for invalid frees and heap corruption found during an
  * operation.  `err` is FM_EBADPTR or FM_ECORRUPT; `msg` names the pointer and
  * its offset.  If the handler returns, the offending call does nothing (and
- * allocation calls return NULL with errno EINVAL).
+ * allocation calls return NULL with errno EINVAL for FM_EBADPTR, EIO for
+ * FM_ECORRUPT).
  */
 typedef void (*fm_error_handler)(struct fm_info *fi, int err, const char *msg, void *arg);
 /** Install a handler (NULL restores the default: print to stderr, abort). */
@@ -165,15 +177,18 @@ FM_API void fm_set_error_handler(struct fm_info *fi, fm_error_handler fn, void *
 FM_API void *fm_root(struct fm_info *fi);
 /** Size in bytes of the app root region (8192). */
 FM_API size_t fm_root_size(struct fm_info *fi);
-/** Offset of p from the start of the file; NULL -> 0.  p must lie in the arena. */
+/** Offset of p from the start of the file; 0 for NULL or a pointer outside the mapping. */
 FM_API fm_off_t fm_offset(struct fm_info *fi, const void *p);
-/** Pointer for an offset; 0 -> NULL; NULL too for an offset outside the file. */
+/** Pointer for an offset; 0 -> NULL; NULL too for an offset outside the mapping. */
 FM_API void *fm_pointer(struct fm_info *fi, fm_off_t off);
 
 /**
  * Allocate and link atomically: allocate `size` bytes and store the block's
  * offset in *slot in one crash-atomic step.  `slot` must be an 8-byte aligned
- * fm_off_t inside the arena (root region or a live block), else EINVAL.
+ * fm_off_t in the root region or in a live block: one outside the root
+ * region and the heap, or misaligned, is refused with EINVAL; one inside
+ * free space cannot be told apart cheaply and corrupts the heap (the
+ * caller's bug, like writing to freed memory).
  * Whatever *slot held before is overwritten (not freed).
  * @return the block, or NULL with errno set (*slot unchanged).
  */
@@ -189,12 +204,13 @@ FM_API void *fm_calloc_to(struct fm_info *fi, fm_off_t *slot, size_t n, size_t s
 FM_API void fm_free_from(struct fm_info *fi, fm_off_t *slot);
 /**
  * fm_realloc() of the block *slot links, storing the new offset in *slot in
- * the same atomic step.  size 0 frees it and stores 0.
+ * the same atomic step.  size 0 frees it and stores 0.  A slot inside the
+ * block itself is refused with EINVAL (it would move with the block).
  * @return the (possibly moved) block, or NULL with errno set (*slot unchanged).
  */
 FM_API void *fm_realloc_to(struct fm_info *fi, fm_off_t *slot, size_t size);
 
-/** Heap figures.  allocated_bytes + free_bytes == heap_size, always. */
+/** Heap figures.  allocated_bytes + free_bytes == heap_size whenever fm_stats returns 0. */
 struct fm_stats {
     uint64_t file_size;       /**< bytes in the file (heap end) */
     uint64_t heap_size;       /**< bytes from the heap start to the end of the file */
@@ -204,20 +220,22 @@ struct fm_stats {
     uint64_t free_blocks;     /**< free chunks, top included */
     uint64_t largest_free;    /**< largest free chunk, top included */
     uint64_t top_size;        /**< bytes in the top chunk (wilderness) */
-    uint64_t punched_bytes;   /**< bytes in free chunks whose pages went back to the file system */
+    uint64_t punched_bytes;   /**< bytes in free chunks flagged as punched (pages may be holes) */
     uint64_t generation;      /**< read-write opens of this arena so far */
     bool recovered;           /**< this open recovered the arena after a crash */
 };
 
-/** Walk the heap and fill *st (O(heap size)). @return 0 or FM_ECORRUPT. */
+/** Walk the heap and fill *st (O(heap size)). @return 0, FM_ECORRUPT, ENOMEM, EINVAL. */
 FM_API int fm_stats(struct fm_info *fi, struct fm_stats *st);
 /**
  * Verify every heap invariant (full walk of chunks, bins and trees).
- * @return 0, or FM_ECORRUPT with the first violation in fm_check_message().
+ * @return 0, FM_ECORRUPT with the first violation in fm_check_message(),
+ * ENOMEM (no memory for the walk), or EINVAL (NULL fi).
  * Never crashes on a damaged file.
  */
 FM_API int fm_check(struct fm_info *fi);
-/** Description of the last violation fm_check() found on this arena ("" if none). */
+/** Description of the last violation fm_check() found on this arena ("" if
+ * none); with a NULL fi, fm_last_error_detail(). */
 FM_API const char *fm_check_message(struct fm_info *fi);
 /**
  * Call fn(p, usable_size, arg) for every allocated block in address order;
@@ -229,8 +247,10 @@ FM_API int fm_walk(struct fm_info *fi, int (*fn)(void *p, size_t size, void *arg
 
 /**
  * Give the free tail of the heap back to the file system: shrink the file
- * so that at most `pad` bytes stay free at its end.
- * @return 0, EROFS, or an errno from ftruncate.
+ * so that at most `pad` free bytes (rounded down to a page) stay at its end;
+ * a minimal top chunk and a 64 KiB file always remain.
+ * @return 0, EROFS, EINVAL (NULL fi), or an errno from ftruncate (the file
+ *   then keeps its size; the next open trims it).
  */
 FM_API int fm_trim(struct fm_info *fi, size_t pad);
 

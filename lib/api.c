@@ -16,16 +16,30 @@
 #include "arena.h"
 
 static _Thread_local int last_error;
+static _Thread_local char last_detail[256];
 
 int fm_last_error(void)
 {
     return last_error;
 }
 
+const char *fm_last_error_detail(void)
+{
+    return last_detail[0] ? last_detail : fm_strerror(last_error);
+}
+
 void fm__set_last_error(int err)
 {
     last_error = err;
+    last_detail[0] = 0;
     errno = fm__errno_of(err);
+}
+
+void fm__set_last_detail(int err, const char *detail)
+{
+    fm__set_last_error(err);
+    if (detail && detail[0])
+        snprintf(last_detail, sizeof last_detail, "%s: %s", fm_strerror(err), detail);
 }
 
 int fm__errno_of(int err)
@@ -143,11 +157,9 @@ int fm_open(const char *path, const struct fm_options *opt, struct fm_info **out
     struct fm_arena *a;
     if (!out)
         return EINVAL;
-    int err = fm__arena_open(path, opt, &a);
-    if (err) {
-        last_error = err;
+    int err = fm__arena_open(path, opt, &a); /* sets the detail on failure */
+    if (err)
         return err;
-    }
     *out = &a->pub;
     return 0;
 }
@@ -173,6 +185,8 @@ int fm_sync(struct fm_info *fi)
 
 void fm_set_error_handler(struct fm_info *fi, fm_error_handler fn, void *arg)
 {
+    if (!fi)
+        return;
     struct fm_arena *a = arena_of(fi);
     pthread_mutex_lock(&a->lock);
     a->err_fn = fn;
@@ -315,8 +329,9 @@ void fm_free_from(struct fm_info *fi, fm_off_t *slot)
         return;
     op_begin(a);
     if (block_of(a, a->base + *slot, &p) == 0) {
-        heap_free(&a->heap, p);
+        /* Clear first: the slot may lie inside the block being freed. */
         hset(&a->heap, s, 0);
+        heap_free(&a->heap, p);
     }
     op_end(a, true);
 }
@@ -334,7 +349,13 @@ void *fm_realloc_to(struct fm_info *fi, fm_off_t *slot, size_t size)
         return NULL;
     }
     op_begin(a);
-    uint64_t q = block_of(a, a->base + *slot, &p) ? 0 : heap_realloc(&a->heap, p, size);
+    uint64_t q = 0;
+    if (block_of(a, a->base + *slot, &p) == 0) {
+        if (s >= p && s < p + heap_usable(&a->heap, p))
+            a->heap.err = EINVAL; /* the link would move with the block */
+        else
+            q = heap_realloc(&a->heap, p, size);
+    }
     if (q)
         hset(&a->heap, s, q);
     return op_end(a, q != 0) ? NULL : ptr_at(a, q);
@@ -371,6 +392,8 @@ void *fm_pointer(struct fm_info *fi, fm_off_t off)
 int fm_check(struct fm_info *fi)
 {
     struct heap_totals tot;
+    if (!fi)
+        return EINVAL;
     struct fm_arena *a = arena_of(fi);
     pthread_mutex_lock(&a->lock);
     int err = heap_check(a->base, a->heap.mapped_size, &tot, a->check_msg, sizeof a->check_msg);
@@ -380,12 +403,14 @@ int fm_check(struct fm_info *fi)
 
 const char *fm_check_message(struct fm_info *fi)
 {
-    return arena_of(fi)->check_msg;
+    return fi ? arena_of(fi)->check_msg : fm_last_error_detail();
 }
 
 int fm_stats(struct fm_info *fi, struct fm_stats *st)
 {
     struct heap_totals tot;
+    if (!fi || !st)
+        return EINVAL;
     struct fm_arena *a = arena_of(fi);
     pthread_mutex_lock(&a->lock);
     int err = heap_check(a->base, a->heap.mapped_size, &tot, a->check_msg, sizeof a->check_msg);
@@ -408,6 +433,8 @@ int fm_stats(struct fm_info *fi, struct fm_stats *st)
 
 int fm_walk(struct fm_info *fi, int (*fn)(void *p, size_t size, void *arg), void *arg)
 {
+    if (!fi || !fn)
+        return EINVAL;
     struct fm_arena *a = arena_of(fi);
     struct heap *h = &a->heap;
     int ret = 0;
@@ -434,7 +461,7 @@ int fm_trim(struct fm_info *fi, size_t pad)
     uint64_t new_size;
     struct fm_arena *a = writable(fi);
     if (!a)
-        return EROFS;
+        return fm_last_error();
     op_begin(a);
     heap_trim(&a->heap, pad, a->page_size, &new_size);
     log_commit(a->base);

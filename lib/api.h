@@ -8,6 +8,9 @@
 
 /* Record err as the calling thread's last error and set errno from it. */
 void fm__set_last_error(int err);
+/* The same, with a detail (a corrupt arena's first violation) for
+ * fm_last_error_detail(). */
+void fm__set_last_detail(int err, const char *detail);
 /* The errno value that stands for an fm error code. */
 int fm__errno_of(int err);
 /* fm_close() is about to free fi: stop using it as the default target. */

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "os.h"
 
 static uint64_t round_up(uint64_t x, uint64_t to)
@@ -184,6 +185,18 @@ static int validate_header(int fd, uint64_t real_size, uint64_t page, unsigned c
     *needs_init = all_zero(hdr, n);
     if (*needs_init)
         return 0;
+    if (n == FMT_HEADER_SIZE && all_zero(hdr, FMT_MAGIC_LEN)) {
+        /* Creation writes the magic last: a header that is whole and
+         * checksums with the magic in place is a creation a crash cut
+         * short, and FM_CREATE may lay it out again. */
+        unsigned char probe[FMT_HEADER_SIZE];
+        memcpy(probe, hdr, sizeof probe);
+        memcpy(probe, FMT_MAGIC, FMT_MAGIC_LEN);
+        if (fmt_check_identity(probe, page) == 0) {
+            *needs_init = true;
+            return 0;
+        }
+    }
     if (n < FMT_HEADER_SIZE)
         return memcmp(hdr, FMT_MAGIC, n < FMT_MAGIC_LEN ? n : FMT_MAGIC_LEN) == 0
                    ? FM_ETRUNCATED
@@ -289,6 +302,7 @@ int fm__arena_open(const char *path, const struct fm_options *opt, struct fm_are
     if (!err)
         err = pthread_mutex_init(&a->lock, NULL);
     if (err) {
+        fm__set_last_detail(err, a->check_msg);
         if (a->base)
             os_unmap(a->base, a->reserved);
         if (a->fd >= 0)
@@ -375,6 +389,9 @@ int fm__arena_shrink(struct fm_arena *a, uint64_t new_size)
         return err; /* the file just stays larger; the next open trims it */
     os_unmap_to_reserve(a->base + new_size, cur - new_size);
     a->heap.mapped_size = new_size;
+    /* Regrowing past new_size reads zeros again. */
+    if (a->heap.fresh > new_size)
+        a->heap.fresh = new_size;
     return 0;
 }
 

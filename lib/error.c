@@ -24,9 +24,9 @@ const char *fm_strerror(int err)
     case FM_ETRUNCATED:
         return "The arena file is shorter than its header says: it was truncated";
     case FM_ECORRUPT:
-        return "The arena heap is inconsistent and cannot be recovered; fm_check_message() says where";
+        return "The arena heap is inconsistent and cannot be recovered; fm_check_message() says where (fm_last_error_detail() after a failed open)";
     case FM_ELOCKED:
-        return "The arena is open in another process (close it there, or open with FM_RDONLY once it is closed)";
+        return "The arena is open elsewhere (another process, or another fm_open in this one): close it there first";
     case FM_EPAGESIZE:
         return "The arena was made on a machine with a different page size";
     case FM_EEMPTY:

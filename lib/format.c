@@ -132,10 +132,12 @@ int fmt_check_log(const void *buf, uint64_t mapped_size, char *why, size_t why_l
                    (unsigned long long)sb->sb_log_count, FMT_LOG_CAP);
     for (uint64_t i = 0; i < sb->sb_log_count; i++) {
         uint64_t off = sb->sb_log[i].off;
-        /* The log may restore state words and heap words, never the
-         * identity part or the log itself. */
-        bool in_state = off >= FMT_STATE_CHECKED_OFF &&
-                        off < offsetof(struct fmt_superblock, sb_log_count);
+        /* The log may restore the heap's state words and words in the root
+         * region or heap -- never the identity part, the generation, the
+         * flags or the log itself. */
+        bool in_state = off == offsetof(struct fmt_superblock, sb_file_size) ||
+                        (off >= offsetof(struct fmt_superblock, sb_top) &&
+                         off < offsetof(struct fmt_superblock, sb_log_count));
         bool in_heap = off >= FMT_ROOT_OFF && off <= mapped_size - 8;
         if (off % 8 != 0 || !(in_state || in_heap))
             return WHY("log record %llu names offset %llu, outside what it may restore",

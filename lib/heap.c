@@ -556,6 +556,8 @@ uint64_t heap_realloc(struct heap *h, uint64_t p, size_t n)
     }
     if (grow_in_place(h, c, size, nb))
         return h->err ? 0 : p;
+    if (h->err == ENOMEM)
+        h->err = 0; /* the top could not grow: moving may still work */
     if (h->err)
         return 0;
     uint64_t q = heap_malloc(h, n);
@@ -619,7 +621,5 @@ void heap_trim(struct heap *h, uint64_t pad, uint64_t page_size, uint64_t *new_f
         return;
     set_head(h, top, (end - top) | CH_PINUSE | ch_punched(h, top));
     hset(h, SB_OFF(sb_file_size), end);
-    if (h->fresh > end)
-        h->fresh = end;
     *new_file_size = end;
 }

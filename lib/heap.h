@@ -97,7 +97,7 @@ unsigned tree_key_shift(unsigned i);
  * Returns 0 if the request cannot be a chunk at all. */
 static inline uint64_t request_to_size(size_t n)
 {
-    if (n > (UINT64_MAX >> 2))
+    if (n > (1ull << 46)) /* a head holds sizes below 2^48 */
         return 0;
     uint64_t s = ((uint64_t)n + CH_OVERHEAD + CH_ALIGN - 1) & ~(uint64_t)(CH_ALIGN - 1);
     return s < CH_MIN ? CH_MIN : s;
@@ -126,8 +126,9 @@ void heap_free(struct heap *h, uint64_t p);
 /* Is p the payload of a live block?  0, or FM_EBADPTR with h->msg set. */
 int heap_validate_block(struct heap *h, uint64_t p);
 size_t heap_usable(const struct heap *h, uint64_t p);
-/* Shrink the top so that the file ends at most `pad` bytes after the last
- * in-use chunk; sets *new_file_size (the caller truncates after commit). */
+/* Shrink the top so that at most `pad` free bytes (rounded down to a page;
+ * never less than a minimal top, nor a file under FMT_MIN_FILE) end the
+ * file; sets *new_file_size (the caller truncates after commit). */
 void heap_trim(struct heap *h, uint64_t pad, uint64_t page_size, uint64_t *new_file_size);
 
 /* check.c: whole-heap validation; 0 or FM_ECORRUPT with the reason in msg.

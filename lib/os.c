@@ -32,12 +32,19 @@
 static struct {
     int err;
     int skip;
+    int times;
 } fault[OS_FAULT_NOPS];
 
-void os_fault_set(enum os_fault_op op, int err, int skip)
+void os_fault_set_times(enum os_fault_op op, int err, int skip, int times)
 {
     fault[op].err = err;
     fault[op].skip = skip;
+    fault[op].times = times;
+}
+
+void os_fault_set(enum os_fault_op op, int err, int skip)
+{
+    os_fault_set_times(op, err, skip, 1);
 }
 
 static int fault_take(enum os_fault_op op)
@@ -49,7 +56,8 @@ static int fault_take(enum os_fault_op op)
         return 0;
     }
     int err = fault[op].err;
-    fault[op].err = 0;
+    if (--fault[op].times <= 0)
+        fault[op].err = 0;
     return err;
 }
 
