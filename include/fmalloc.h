@@ -248,7 +248,9 @@ FM_API int fm_walk(struct fm_info *fi, int (*fn)(void *p, size_t size, void *arg
 /**
  * Give the free tail of the heap back to the file system: shrink the file
  * so that at most `pad` free bytes (rounded down to a page) stay at its end;
- * a minimal top chunk and a 64 KiB file always remain.
+ * a minimal top chunk and a 64 KiB file always remain.  First every thread
+ * cache's blocks go back to the heap and coalesce (fm_trim(fi, SIZE_MAX)
+ * does only that).
  * @return 0, EROFS, EINVAL (NULL fi), or an errno from ftruncate (the file
  *   then keeps its size; the next open trims it).
  */

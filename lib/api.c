@@ -169,6 +169,7 @@ int fm_close(struct fm_info *fi)
     if (!fi)
         return 0;
     fm__compat_forget(fi);
+    tc_fini(arena_of(fi)); /* a clean arena holds no cached blocks */
     return fm__arena_close(arena_of(fi));
 }
 
@@ -201,6 +202,9 @@ void *fm_malloc(struct fm_info *fi, size_t size)
     struct fm_arena *a = writable(fi);
     if (!a)
         return NULL;
+    void *fast = tc_malloc(a, size);
+    if (fast)
+        return fast;
     op_begin(a);
     uint64_t p = heap_malloc(&a->heap, size);
     return op_end(a, p != 0) ? NULL : ptr_at(a, p);
@@ -249,7 +253,7 @@ void fm_free(struct fm_info *fi, void *ptr)
     if (!ptr)
         return;
     struct fm_arena *a = writable(fi);
-    if (!a)
+    if (!a || tc_free(a, ptr))
         return;
     op_begin(a);
     if (block_of(a, ptr, &p) == 0)
@@ -389,6 +393,21 @@ void *fm_pointer(struct fm_info *fi, fm_off_t off)
 
 /* ---- inspection ------------------------------------------------------------ */
 
+/* Full check with the arena lock held; leaves every thread cache locked
+ * (the caller unlocks them) so that what it counted stays true. */
+static int check_locked(struct fm_arena *a, struct heap_totals *tot)
+{
+    uint64_t *cached;
+    size_t n;
+    tc_lock_all(a);
+    int err = tc_collect(a, &cached, &n);
+    if (!err)
+        err = heap_check_live(a->base, a->heap.mapped_size, cached ? cached : (uint64_t *)"", n,
+                              tot, a->check_msg, sizeof a->check_msg);
+    free(cached);
+    return err;
+}
+
 int fm_check(struct fm_info *fi)
 {
     struct heap_totals tot;
@@ -396,7 +415,10 @@ int fm_check(struct fm_info *fi)
         return EINVAL;
     struct fm_arena *a = arena_of(fi);
     pthread_mutex_lock(&a->lock);
-    int err = heap_check(a->base, a->heap.mapped_size, &tot, a->check_msg, sizeof a->check_msg);
+    int err = check_locked(a, &tot);
+    if (!err)
+        err = tc_verify(a, tot.cached_count, a->check_msg, sizeof a->check_msg);
+    tc_unlock_all(a);
     pthread_mutex_unlock(&a->lock);
     return err;
 }
@@ -413,15 +435,16 @@ int fm_stats(struct fm_info *fi, struct fm_stats *st)
         return EINVAL;
     struct fm_arena *a = arena_of(fi);
     pthread_mutex_lock(&a->lock);
-    int err = heap_check(a->base, a->heap.mapped_size, &tot, a->check_msg, sizeof a->check_msg);
+    int err = check_locked(a, &tot);
+    tc_unlock_all(a);
     const struct fmt_superblock *sb = a->heap.sb;
     memset(st, 0, sizeof *st);
     st->file_size = sb->sb_file_size;
     st->heap_size = sb->sb_file_size - FMT_HEAP_OFF;
     st->allocated_bytes = tot.alloc_bytes;
     st->allocated_count = tot.alloc_count;
-    st->free_bytes = tot.free_bytes;
-    st->free_blocks = tot.free_count;
+    st->free_bytes = tot.free_bytes + tot.cached_bytes; /* cached blocks are free to the user */
+    st->free_blocks = tot.free_count + tot.cached_count;
     st->largest_free = tot.largest_free;
     st->top_size = tot.top_size;
     st->punched_bytes = tot.punched_bytes;
@@ -439,6 +462,14 @@ int fm_walk(struct fm_info *fi, int (*fn)(void *p, size_t size, void *arg), void
     struct heap *h = &a->heap;
     int ret = 0;
     pthread_mutex_lock(&a->lock);
+    tc_lock_all(a);
+    uint64_t *cached;
+    size_t ncached, next_cached = 0;
+    if ((ret = tc_collect(a, &cached, &ncached)) != 0) {
+        tc_unlock_all(a);
+        pthread_mutex_unlock(&a->lock);
+        return ret;
+    }
     uint64_t top = h->sb->sb_top, c = FMT_HEAP_OFF;
     while (c < top && !ret) {
         uint64_t size = ch_size(h, c);
@@ -448,10 +479,16 @@ int fm_walk(struct fm_info *fi, int (*fn)(void *p, size_t size, void *arg), void
             ret = FM_ECORRUPT;
             break;
         }
-        if (ch_cinuse(h, c))
+        /* the cached chunks come in address order, like the walk */
+        while (next_cached < ncached && cached[next_cached] < c)
+            next_cached++;
+        bool is_cached = next_cached < ncached && cached[next_cached] == c;
+        if (ch_cinuse(h, c) && !is_cached)
             ret = fn(a->base + c + CH_PAYLOAD, (size_t)(size - CH_OVERHEAD), arg);
         c += size;
     }
+    free(cached);
+    tc_unlock_all(a);
     pthread_mutex_unlock(&a->lock);
     return ret;
 }
@@ -463,6 +500,7 @@ int fm_trim(struct fm_info *fi, size_t pad)
     if (!a)
         return fm_last_error();
     op_begin(a);
+    tc_flush_all(a); /* cached blocks coalesce first */
     heap_trim(&a->heap, pad, a->page_size, &new_size);
     log_commit(a->base);
     /* Still under the lock: nobody may carve the top before it shrinks. */

@@ -256,6 +256,10 @@ static int open_arena(struct fm_arena *a, const char *path, const struct fm_opti
     a->heap.salt = fmt_salt(a->base);
     if (dirty && (err = recover(a, map_size, private_view)))
         return err;
+    /* Blocks that thread caches held when the process died are free. */
+    uint64_t swept;
+    if (dirty && (err = tc_sweep(a, &swept)))
+        return err;
     if (private_view)
         return os_protect_read(a->base, map_size);
     if (rdonly)
@@ -298,9 +302,11 @@ int fm__arena_open(const char *path, const struct fm_options *opt, struct fm_are
     a->page_size = page;
     a->rdonly = o.flags & FM_RDONLY;
     a->nosync = o.flags & FM_NOSYNC;
-    err = open_arena(a, path, &o);
-    if (!err)
-        err = pthread_mutex_init(&a->lock, NULL);
+    err = pthread_mutex_init(&a->lock, NULL);
+    if (!err && (err = open_arena(a, path, &o)))
+        pthread_mutex_destroy(&a->lock);
+    if (!err && !a->rdonly && (err = tc_init(a)))
+        pthread_mutex_destroy(&a->lock);
     if (err) {
         fm__set_last_detail(err, a->check_msg);
         if (a->base)

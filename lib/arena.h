@@ -18,6 +18,7 @@
 
 #include "fmalloc.h"
 #include "heap.h"
+#include "tcache.h"
 
 struct fm_arena {
     struct fm_info pub;          /* pub.mem == base; must stay first */
@@ -34,6 +35,8 @@ struct fm_arena {
     uint64_t max_size;           /* most the file may grow to */
     struct heap heap;
     pthread_mutex_t lock;        /* one operation at a time (the log is single) */
+    struct tcache *tc;           /* TC_MAX thread caches (tcache.h), NULL if read-only */
+    pthread_key_t tc_key;        /* this thread's cache */
     fm_error_handler err_fn;
     void *err_arg;
     char check_msg[256];

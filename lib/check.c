@@ -16,6 +16,8 @@
 #include "heap.h"
 
 struct checker {
+    const uint64_t *cached; /* sorted offsets of cached chunks, or NULL: read markers */
+    size_t ncached;
     const char *base;
     const struct fmt_superblock *sb;
     uint64_t *free_offs; /* every free chunk but top, in address order */
@@ -83,6 +85,24 @@ static int claim(struct checker *k, uint64_t c, const char *where)
     return 0;
 }
 
+/* Is in-use chunk c held by a thread cache?  A live arena says so from its
+ * cache lists: reading the marker word would race with the user writing
+ * that word of a live block.  Recovery (single-threaded) reads markers. */
+static bool is_cached(const struct checker *k, uint64_t c)
+{
+    if (!k->cached)
+        return rd(k, c + CH_MARKER_OFF) == ch_cache_marker(c, k->salt);
+    size_t lo = 0, hi = k->ncached;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (k->cached[mid] < c)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < k->ncached && k->cached[lo] == c;
+}
+
 /* H1-H5: walk every chunk, gather the free ones and the totals. */
 static int walk_chunks(struct checker *k, struct heap_totals *tot)
 {
@@ -110,8 +130,14 @@ static int walk_chunks(struct checker *k, struct heap_totals *tot)
                        (unsigned long long)c, !!(head & CH_PINUSE),
                        prev_inuse ? "in use" : "free");
         if (head & CH_CINUSE) {
-            tot->alloc_bytes += size;
-            tot->alloc_count++;
+            if (is_cached(k, c)) {
+                /* held by a thread cache: free to the user (tcache.h T1) */
+                tot->cached_bytes += size;
+                tot->cached_count++;
+            } else {
+                tot->alloc_bytes += size;
+                tot->alloc_count++;
+            }
             prev_inuse = true;
         } else {
             if (!prev_inuse)
@@ -221,9 +247,15 @@ static int check_tree_node(struct checker *k, unsigned i, uint64_t t, uint64_t p
 int heap_check(const char *base, uint64_t mapped_size, struct heap_totals *tot, char *msg,
                size_t msg_len)
 {
+    return heap_check_live(base, mapped_size, NULL, 0, tot, msg, msg_len);
+}
+
+int heap_check_live(const char *base, uint64_t mapped_size, const uint64_t *cached,
+                    size_t ncached, struct heap_totals *tot, char *msg, size_t msg_len)
+{
     const struct fmt_superblock *sb = (const struct fmt_superblock *)(const void *)base;
     struct checker k = {.base = base, .sb = sb, .msg = msg, .msg_len = msg_len,
-                        .salt = fmt_salt(sb)};
+                        .salt = fmt_salt(sb), .cached = cached, .ncached = ncached};
     memset(tot, 0, sizeof *tot);
     if (msg_len)
         msg[0] = 0;
@@ -256,9 +288,9 @@ int heap_check(const char *base, uint64_t mapped_size, struct heap_totals *tot, 
                       (unsigned long long)(rd(&k, k.free_offs[i] + F_HEAD) & CH_SIZE_MASK));
             goto out;
         }
-    if (tot->alloc_bytes + tot->free_bytes != sb->sb_file_size - FMT_HEAP_OFF)
+    if (tot->alloc_bytes + tot->cached_bytes + tot->free_bytes != sb->sb_file_size - FMT_HEAP_OFF)
         err = bad(&k, "chunk sizes add up to %llu, the heap has %llu",
-                  (unsigned long long)(tot->alloc_bytes + tot->free_bytes),
+                  (unsigned long long)(tot->alloc_bytes + tot->cached_bytes + tot->free_bytes),
                   (unsigned long long)(sb->sb_file_size - FMT_HEAP_OFF));
 out:
     free(k.free_offs);

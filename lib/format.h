@@ -155,6 +155,18 @@ static inline uint64_t ch_tagged(uint64_t c, uint64_t salt, uint64_t size_and_fl
     return (size_and_flags & ~(0xffffull << CH_TAG_SHIFT)) | ch_tag(c, salt) << CH_TAG_SHIFT;
 }
 
+/*
+ * A block held by a thread cache (lib/tcache.h) is a chunk in use whose
+ * payload word 1 (chunk + 24) holds this marker.  Odd, so it is never a
+ * free-list link (16-aligned).  Recovery frees every in-use chunk holding
+ * its marker; a clean arena holds none.
+ */
+static inline uint64_t ch_cache_marker(uint64_t c, uint64_t salt)
+{
+    return ((c ^ ~salt) * 0xd6e8feb86659fd93ull) | 1;
+}
+#define CH_MARKER_OFF 24u /* from the chunk: payload word 1 */
+
 static inline uint64_t fmt_salt(const void *sb)
 {
     uint64_t s;

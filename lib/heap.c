@@ -315,6 +315,14 @@ static uint64_t alloc_large(struct heap *h, uint64_t nb)
     return 0;
 }
 
+/* A chunk start handed out may hold a stale thread-cache marker (from a
+ * cached block that was freed and merged): clear it, logged (T1). */
+static void unmark(struct heap *h, uint64_t c)
+{
+    if (hw(h, c + CH_MARKER_OFF) == ch_cache_marker(c, h->salt))
+        hset(h, c + CH_MARKER_OFF, 0);
+}
+
 /* An in-use chunk of at least nb (headers written, logged), or 0. */
 static uint64_t alloc_chunk(struct heap *h, uint64_t nb)
 {
@@ -322,7 +330,11 @@ static uint64_t alloc_chunk(struct heap *h, uint64_t nb)
     uint64_t c = is_small(nb) ? alloc_small(h, nb) : alloc_large(h, nb);
     if (h->err)
         return 0;
-    return c ? c : alloc_from_top(h, nb);
+    if (!c)
+        c = alloc_from_top(h, nb);
+    if (c)
+        unmark(h, c);
+    return c;
 }
 
 uint64_t heap_malloc(struct heap *h, size_t n)
@@ -356,6 +368,8 @@ int heap_validate_block(struct heap *h, uint64_t p)
             why = "is not the start of a block";
         else if (!(head & CH_CINUSE))
             why = "is not allocated (already freed?)";
+        else if (size <= CH_TREE_MIN && hw(h, p + 8) == ch_cache_marker(c, h->salt))
+            why = "is not allocated (already freed, into a thread cache)";
         else if (!ch_pinuse(h, c + size) || (c + size < top && !ch_tag_ok(h, c + size)))
             why = "is not the start of a block";
         else if (!(head & CH_PINUSE)) {
@@ -597,6 +611,7 @@ uint64_t heap_memalign(struct heap *h, size_t alignment, size_t n)
         free_chunk(h, c);
         c = ac;
         size -= lead;
+        unmark(h, c);
     }
     shrink_chunk(h, c, size, nb);
     return h->err ? 0 : c + CH_PAYLOAD;

@@ -48,7 +48,7 @@ struct heap {
     /* Give [off, off+len) real blocks again (after hole punching).  0 or errno. */
     int (*fill)(void *ctx, uint64_t off, uint64_t len);
     void *grow_ctx;
-    uint64_t mapped_size;      /* bytes of the file that are mapped (>= file_size) */
+    _Atomic uint64_t mapped_size; /* bytes of the file mapped (>= file_size); read unlocked */
     uint64_t fresh;            /* every byte of the file at or above is still zero */
     uint64_t zero_from;        /* set by each allocation: its payload is zero from here */
     uint64_t salt;             /* chunk head tags (format.h) */
@@ -70,7 +70,7 @@ struct heap {
 
 static inline uint64_t hw(const struct heap *h, uint64_t off)
 {
-    return *(const uint64_t *)(const void *)(h->base + off);
+    return word_load(h->base, off);
 }
 static inline void hset(struct heap *h, uint64_t off, uint64_t v)
 {
@@ -136,8 +136,13 @@ void heap_trim(struct heap *h, uint64_t pad, uint64_t page_size, uint64_t *new_f
 struct heap_totals {
     uint64_t alloc_bytes, alloc_count, free_bytes, free_count, largest_free, top_size;
     uint64_t punched_bytes; /* in free chunks flagged CH_PUNCHED */
+    uint64_t cached_bytes, cached_count; /* in-use chunks held by thread caches */
 };
 int heap_check(const char *base, uint64_t mapped_size, struct heap_totals *tot, char *msg,
                size_t msg_len);
+/* The same for an open arena: `cached` (sorted, ncached offsets) names the
+ * chunks thread caches hold, instead of reading their markers. */
+int heap_check_live(const char *base, uint64_t mapped_size, const uint64_t *cached,
+                    size_t ncached, struct heap_totals *tot, char *msg, size_t msg_len);
 
 #endif

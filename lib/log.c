@@ -27,6 +27,11 @@ long fm__cp_arm(long target)
     return n;
 }
 
+long fm__cp_steps(void)
+{
+    return cp_steps;
+}
+
 long fm__cp_disarm(void)
 {
     long n = cp_steps;
@@ -43,7 +48,7 @@ void log_rollback(char *base)
     if (n > fm__log_high_water)
         fm__log_high_water = n;
     while (n-- > 0) {
-        *log_word(base, sb->sb_log[n].off) = sb->sb_log[n].old;
+        word_store(base, sb->sb_log[n].off, sb->sb_log[n].old);
         atomic_signal_fence(memory_order_seq_cst);
         /* Shrinking the count record by record keeps a crash during the
          * rollback itself recoverable: the rest is still to undo. */

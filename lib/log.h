@@ -36,6 +36,8 @@ void fm__cp_step(void);
  * count).  Returns the steps counted since the last call. */
 long fm__cp_arm(long target);
 long fm__cp_disarm(void);
+/* Steps counted so far, without resetting. */
+long fm__cp_steps(void);
 #define FM_CP_EXIT 86
 
 static inline void log_crashpoint(void)
@@ -44,9 +46,21 @@ static inline void log_crashpoint(void)
         fm__cp_step();
 }
 
-static inline uint64_t *log_word(char *base, uint64_t off)
+/*
+ * Heap words are read and written as relaxed atomics: a thread cache's fast
+ * path reads chunk heads (and writes its blocks' markers) without the arena
+ * lock while locked operations rewrite neighbouring heads.  On the machines
+ * we support these are plain loads and stores.
+ */
+static inline uint64_t word_load(const char *base, uint64_t off)
 {
-    return (uint64_t *)(void *)(base + off);
+    return atomic_load_explicit((_Atomic uint64_t *)(void *)(uintptr_t)(base + off),
+                                memory_order_relaxed);
+}
+
+static inline void word_store(char *base, uint64_t off, uint64_t v)
+{
+    atomic_store_explicit((_Atomic uint64_t *)(void *)(base + off), v, memory_order_relaxed);
 }
 
 /* Store `val` at `off`, recording the old value first.  Stores that change
@@ -54,8 +68,7 @@ static inline uint64_t *log_word(char *base, uint64_t off)
 static inline void log_set(char *base, uint64_t off, uint64_t val)
 {
     struct fmt_superblock *sb = (struct fmt_superblock *)(void *)base;
-    uint64_t *w = log_word(base, off);
-    uint64_t old = *w;
+    uint64_t old = word_load(base, off);
     if (old == val)
         return;
     uint64_t n = sb->sb_log_count;
@@ -67,7 +80,7 @@ static inline void log_set(char *base, uint64_t off, uint64_t val)
     sb->sb_log_count = n + 1;
     atomic_signal_fence(memory_order_seq_cst);
     log_crashpoint();
-    *w = val;
+    word_store(base, off, val);
     atomic_signal_fence(memory_order_seq_cst);
 }
 
@@ -79,7 +92,7 @@ static inline void log_save(char *base, uint64_t off)
     uint64_t n = sb->sb_log_count;
     fm_assert(n < FMT_LOG_CAP);
     sb->sb_log[n].off = off;
-    sb->sb_log[n].old = *log_word(base, off);
+    sb->sb_log[n].old = word_load(base, off);
     atomic_signal_fence(memory_order_seq_cst);
     sb->sb_log_count = n + 1;
     atomic_signal_fence(memory_order_seq_cst);
@@ -89,7 +102,7 @@ static inline void log_save(char *base, uint64_t off)
 static inline void log_set32(char *base, uint64_t off, uint32_t val)
 {
     uint64_t word_off = off & ~(uint64_t)7;
-    uint64_t w = *log_word(base, word_off);
+    uint64_t w = word_load(base, word_off);
     unsigned shift = (unsigned)(off - word_off) * 8;
     w = (w & ~((uint64_t)0xffffffffu << shift)) | ((uint64_t)val << shift);
     log_set(base, word_off, w);

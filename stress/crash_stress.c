@@ -14,7 +14,13 @@
  *   - the allocated blocks are exactly the linked ones: nothing leaked,
  *     nothing dangles.
  *
- * usage: crash_stress [--rounds N] [--seed S] [--dir D] [--quiet]
+ * --plain: the worker uses fm_malloc / fm_free / fm_realloc and stores the
+ * link itself, as most programs do (and as the thread caches serve).  Then
+ * the in-flight slot may also dangle (freed, not yet cleared) and one block
+ * may be allocated but not yet linked; both are repaired before the next
+ * round.
+ *
+ * usage: crash_stress [--rounds N] [--seed S] [--dir D] [--plain] [--quiet]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -63,6 +69,31 @@ static void fill(unsigned char *p, size_t n, uint64_t tag)
 }
 
 /* Request sizes are always >= 8, and the full usable size is filled. */
+static bool plain;
+
+/* One operation on slot k with the library's plain calls. */
+static void plain_op(struct fm_info *fi, struct root *r, int k, size_t n, unsigned what,
+                     uint64_t *tag)
+{
+    unsigned char *p = fm_pointer(fi, r->slots[k]);
+    if (what == 2 && p) {
+        p = fm_realloc(fi, p, n);
+        if (p) {
+            r->slots[k] = fm_offset(fi, p);
+            fill(p, fm_usable_size(fi, p), ++*tag);
+        }
+    } else if (p) {
+        fm_free(fi, p);
+        r->slots[k] = 0;
+    } else {
+        p = fm_malloc(fi, n);
+        if (p) {
+            fill(p, fm_usable_size(fi, p), ++*tag);
+            r->slots[k] = fm_offset(fi, p);
+        }
+    }
+}
+
 static void worker(const char *path, uint64_t seed)
 {
     struct fm_info *fi;
@@ -78,7 +109,13 @@ static void worker(const char *path, uint64_t seed)
         size_t n = 8 + rng(&seed) % (rng(&seed) % 8 ? 256 : MAX_BLOCK);
         r->inflight = k;
         unsigned char *p;
-        switch (rng(&seed) % 3) {
+        unsigned what = (unsigned)(rng(&seed) % 3);
+        if (plain) {
+            plain_op(fi, r, k, n, what, &tag);
+            r->inflight = -1;
+            continue;
+        }
+        switch (what) {
         case 0:
             if (!r->slots[k]) {
                 p = fm_malloc_to(fi, &r->slots[k], n);
@@ -106,6 +143,7 @@ struct verify {
     struct root *r;
     int64_t inflight;
     long live, errors;
+    uint64_t leaked; /* plain mode: the one block allocated but not linked */
 };
 
 static int slot_of_block(struct verify *v, uint64_t off)
@@ -123,6 +161,11 @@ static int check_block(void *p, size_t size, void *arg)
     int k = slot_of_block(v, off);
     v->live++;
     if (k < 0) {
+        if (plain && v->inflight >= 0 && !v->leaked) {
+            v->leaked = off; /* allocated, the store of its link cut short */
+            v->live--;
+            return 0;
+        }
         fprintf(stderr, "leak: block at offset %" PRIu64 " (%zu bytes) is linked nowhere\n", off,
                 size);
         v->errors++;
@@ -180,6 +223,10 @@ static int verify(const char *path, bool *recovered)
     for (int i = 0; i < NSLOTS; i++) {
         if (!v.r->slots[i])
             continue;
+        if (fm_usable_size(fi, fm_pointer(fi, v.r->slots[i])) == 0 && plain && i == v.inflight) {
+            v.r->slots[i] = 0; /* freed, the clearing of its link cut short */
+            continue;
+        }
         linked++;
         if (fm_usable_size(fi, fm_pointer(fi, v.r->slots[i])) == 0) {
             fprintf(stderr, "dangling: slot %d links offset %" PRIu64 ", not a live block\n", i,
@@ -197,6 +244,8 @@ static int verify(const char *path, bool *recovered)
         unsigned char *p = fm_pointer(fi, v.r->slots[v.inflight]);
         fill(p, fm_usable_size(fi, p), 0xf111ull << 40 | (uint64_t)v.inflight);
     }
+    if (v.leaked)
+        fm_free(fi, fm_pointer(fi, v.leaked));
     v.r->inflight = -1;
     fm_close(fi);
     return v.errors ? 1 : 0;
@@ -204,7 +253,7 @@ static int verify(const char *path, bool *recovered)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: crash_stress [--rounds N] [--seed S] [--dir D] [--quiet]\n");
+    fprintf(stderr, "usage: crash_stress [--rounds N] [--seed S] [--dir D] [--plain] [--quiet]\n");
     exit(2);
 }
 
@@ -223,6 +272,8 @@ int main(int argc, char **argv)
             dir = argv[++i];
         else if (!strcmp(argv[i], "--quiet"))
             quiet = true;
+        else if (!strcmp(argv[i], "--plain"))
+            plain = true;
         else
             usage();
     }

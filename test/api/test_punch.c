@@ -34,7 +34,8 @@ int main(void)
     struct fm_info *fi;
     require_eq(fm_open(path, &o, &fi), 0);
 
-    char *a = fm_malloc(fi, 100), *big = fm_malloc(fi, 32 * MiB), *b = fm_malloc(fi, 100);
+    /* guards over 496 bytes: smaller blocks come in thread-cache batches */
+    char *a = fm_malloc(fi, 600), *big = fm_malloc(fi, 32 * MiB), *b = fm_malloc(fi, 600);
     require_true(a && big && b);
     memset(big, 0x77, 32 * MiB);
     memset(a, 1, 100), memset(b, 2, 100);

@@ -73,7 +73,8 @@ static void growth_fails(enum os_fault_op op, int err, const char *what)
 static void refill_fails(void)
 {
     struct fm_info *fi = fresh_arena();
-    char *a = fm_malloc(fi, 100), *big = fm_malloc(fi, 8 << 20), *b = fm_malloc(fi, 100);
+    /* guards over 496 bytes: smaller blocks come in thread-cache batches */
+    char *a = fm_malloc(fi, 600), *big = fm_malloc(fi, 8 << 20), *b = fm_malloc(fi, 600);
     require_true(a && big && b);
     memset(a, 0x11, 100);
     fm_free(fi, big); /* punched */

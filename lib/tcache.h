@@ -1,0 +1,73 @@
+/*
+ * tcache.h -- per-thread caches of small free blocks.
+ *
+ * Layer: between heap and api.  A thread's fm_malloc/fm_free of blocks up to
+ * TC_MAX_CHUNK bytes are served from its own lists, without the arena lock
+ * and without touching heap metadata; the lists are refilled from and
+ * flushed to the heap in batches under the arena lock.
+ *
+ * Invariants (fm_check verifies T1 and T2 with every cache locked):
+ *   T1 a cached block is a chunk the heap counts as in use whose payload
+ *      word 1 holds tc_marker(chunk); no other in-use chunk holds its own
+ *      marker (the heap clears a stale one, logged, when it hands a chunk
+ *      out)
+ *   T2 every cached block is on exactly one list of one cache of the
+ *      process that has the arena open; a clean arena has none (fm_close
+ *      flushes every cache), and a recovered one none (recovery frees every
+ *      marked chunk)
+ *   T3 the marker store is the commit point of a cached free, and clearing
+ *      it the commit point of a cached malloc: a crash on either side of it
+ *      leaves the block allocated or (once recovery frees marked chunks)
+ *      free -- the state before or after the call
+ * Lock order: arena lock, then cache locks.  The owner's fast path takes
+ * only its own cache's lock.
+ */
+#ifndef FM_TCACHE_H
+#define FM_TCACHE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "format.h"
+
+#define TC_MAX_CHUNK 496u /* largest cached chunk: the small bins' range */
+#define TC_NCLASSES (TC_MAX_CHUNK / 16 + 1)
+#define TC_CAP 64u    /* blocks per class before half go back to the heap */
+#define TC_REFILL 16u /* blocks taken from the heap on a miss */
+#define TC_MAX 64u    /* caches per arena: threads beyond use the locked path */
+
+struct fm_arena;
+
+struct tcache {
+    /* index chunk size >> 4, for sizes CH_MIN..TC_MAX_CHUNK only */
+    atomic_flag busy;         /* held by the owner's operation, or by a checker */
+    bool owned;               /* claimed by a live thread (under the arena lock) */
+    struct fm_arena *arena;
+    uint64_t heads[TC_NCLASSES]; /* chunk offsets; a block's payload word 0 links the next */
+    uint32_t counts[TC_NCLASSES];
+};
+
+#define tc_marker ch_cache_marker
+
+int tc_init(struct fm_arena *a);
+/* Give every cached block back to the heap (arena lock held). */
+void tc_flush_all(struct fm_arena *a);
+/* Flush every cache into the heap and free them (arena lock not held). */
+void tc_fini(struct fm_arena *a);
+/* Fast paths: tc_malloc returns 0 when it cannot serve the request (the
+ * caller takes the locked path); tc_free returns false likewise. */
+void *tc_malloc(struct fm_arena *a, size_t n);
+bool tc_free(struct fm_arena *a, void *p);
+/* For fm_check/fm_stats/fm_walk: hold every cache still (arena lock held). */
+void tc_lock_all(struct fm_arena *a);
+void tc_unlock_all(struct fm_arena *a);
+/* The chunks all caches hold, sorted (*out malloc'd; caches locked).
+ * 0 or ENOMEM. */
+int tc_collect(struct fm_arena *a, uint64_t **out, size_t *n);
+/* T2 against the heap walk's count of marked chunks; 0 or FM_ECORRUPT. */
+int tc_verify(struct fm_arena *a, uint64_t marked, char *msg, size_t msg_len);
+/* Recovery: free every marked chunk (the arena is not shared yet). */
+int tc_sweep(struct fm_arena *a, uint64_t *swept);
+
+#endif
