@@ -295,9 +295,10 @@ int fm__arena_open(const char *path, const struct fm_options *opt, struct fm_are
         return err;
     if (!path)
         return EINVAL;
-    struct fm_arena *a = calloc(1, sizeof *a);
+    struct fm_arena *a = aligned_alloc(64, sizeof *a); /* the lock's line (arena.h) */
     if (!a)
         return ENOMEM;
+    memset(a, 0, sizeof *a);
     a->fd = -1;
     a->page_size = page;
     a->rdonly = o.flags & FM_RDONLY;

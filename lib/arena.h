@@ -34,12 +34,15 @@ struct fm_arena {
     uint64_t reserved;           /* bytes of address space reserved at base */
     uint64_t max_size;           /* most the file may grow to */
     struct heap heap;
-    pthread_mutex_t lock;        /* one operation at a time (the log is single) */
     struct tcache *tc;           /* TC_MAX thread caches (tcache.h), NULL if read-only */
+    uint64_t gen;                /* unique per open in this process: keys thread-local lookups */
     pthread_key_t tc_key;        /* this thread's cache */
     fm_error_handler err_fn;
     void *err_arg;
     char check_msg[256];
+    /* One locked operation at a time (the log is single).  On a cache line
+     * of its own: taking it must not evict what the fast paths read. */
+    _Alignas(64) pthread_mutex_t lock;
 };
 
 static inline struct fm_arena *arena_of(struct fm_info *fi)

@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "api.h"
 #include "arena.h"
@@ -50,11 +51,15 @@ static void tc_release(void *p)
     pthread_mutex_unlock(&a->lock);
 }
 
+static atomic_uint_fast64_t open_generation;
+
 int tc_init(struct fm_arena *a)
 {
-    a->tc = calloc(TC_MAX, sizeof *a->tc);
+    a->gen = atomic_fetch_add(&open_generation, 1) + 1;
+    a->tc = aligned_alloc(64, TC_MAX * sizeof *a->tc);
     if (!a->tc)
         return ENOMEM;
+    memset(a->tc, 0, TC_MAX * sizeof *a->tc);
     for (unsigned i = 0; i < TC_MAX; i++) {
         atomic_flag_clear(&a->tc[i].busy);
         a->tc[i].arena = a;
@@ -67,11 +72,28 @@ int tc_init(struct fm_arena *a)
     return err;
 }
 
+/* The last arena this thread used, and its cache there: one compare on the
+ * fast path.  Generations are never reused, so a closed arena never matches. */
+#if defined(__GNUC__)
+#define FM_TLS_FAST __attribute__((tls_model("initial-exec"))) /* no __tls_get_addr call */
+#else
+#define FM_TLS_FAST
+#endif
+static _Thread_local FM_TLS_FAST struct {
+    uint64_t gen;
+    struct tcache *tc;
+} last_used;
+
 static struct tcache *tc_get(struct fm_arena *a)
 {
+    if (fm_likely(last_used.gen == a->gen))
+        return last_used.tc;
     struct tcache *tc = pthread_getspecific(a->tc_key);
-    if (fm_likely(tc != NULL))
+    if (tc) {
+        last_used.gen = a->gen;
+        last_used.tc = tc;
         return tc;
+    }
     pthread_mutex_lock(&a->lock);
     for (unsigned i = 0; i < TC_MAX && !tc; i++)
         if (!a->tc[i].owned) {
@@ -83,6 +105,8 @@ static struct tcache *tc_get(struct fm_arena *a)
         tc_release(tc);
         tc = NULL;
     }
+    last_used.gen = a->gen; /* no cache free: this thread takes the locked path */
+    last_used.tc = tc;
     return tc;
 }
 
@@ -204,11 +228,12 @@ bool tc_free(struct fm_arena *a, void *ptr)
         return false;
     uint64_t p = (uint64_t)(q - b), c = p - CH_PAYLOAD;
     uint64_t head = word_load(a->base, c + F_HEAD), size = head & CH_SIZE_MASK;
-    uint64_t top = word_load(a->base, offsetof(struct fmt_superblock, sb_top));
     /* Anything unusual (a large block, a bad pointer, a double free) takes
-     * the locked path, which validates fully and reports. */
-    if (size > TC_MAX_CHUNK || size < CH_MIN || !(head & CH_CINUSE) || c >= top ||
-        size > top - c || head >> CH_TAG_SHIFT != ch_tag(c, h->salt) ||
+     * the locked path, which validates fully and reports.  (The bound is the
+     * mapping, not sb_top: the superblock's line is written by every locked
+     * operation, and reading it here would bounce it between cores.) */
+    if (size > TC_MAX_CHUNK || size < CH_MIN || !(head & CH_CINUSE) ||
+        c + size + CH_PAYLOAD > h->mapped_size || head >> CH_TAG_SHIFT != ch_tag(c, h->salt) ||
         !(word_load(a->base, c + size + F_HEAD) & CH_PINUSE) ||
         word_load(a->base, p + 8) == tc_marker(c, h->salt))
         return false;

@@ -40,8 +40,9 @@
 struct fm_arena;
 
 struct tcache {
-    /* index chunk size >> 4, for sizes CH_MIN..TC_MAX_CHUNK only */
-    atomic_flag busy;         /* held by the owner's operation, or by a checker */
+    /* index chunk size >> 4, for sizes CH_MIN..TC_MAX_CHUNK only.  Each
+     * cache starts a cache line: neighbours' owners must not share one. */
+    _Alignas(64) atomic_flag busy;         /* held by the owner's operation, or by a checker */
     bool owned;               /* claimed by a live thread (under the arena lock) */
     struct fm_arena *arena;
     uint64_t heads[TC_NCLASSES]; /* chunk offsets; a block's payload word 0 links the next */
