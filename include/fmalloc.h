@@ -67,13 +67,14 @@ struct fm_info {
 #define FM_EXCL   0x2u  /**< with FM_CREATE: fail with EEXIST if the file exists */
 #define FM_RDONLY 0x4u  /**< map read-only, share the file with other readers */
 #define FM_NOSYNC 0x8u  /**< skip msync/fdatasync at open and close (process crashes stay covered, OS crashes do not) */
+#define FM_NOCACHE 0x10u /**< no per-thread caches: every call takes the arena lock (placement is deterministic) */
 /**@}*/
 
 /** Options for fm_open(); a zero-initialised struct means the defaults. */
 struct fm_options {
     uint64_t initial_size; /**< size in bytes of a new file (default 1 MiB; at least 64 KiB) */
     uint64_t max_size;     /**< most the file may grow to; address space reserved (default 1 TiB) */
-    unsigned flags;        /**< FM_CREATE, FM_EXCL, FM_RDONLY, FM_NOSYNC */
+    unsigned flags;        /**< FM_CREATE, FM_EXCL, FM_RDONLY, FM_NOSYNC, FM_NOCACHE */
     mode_t mode;           /**< permissions of a new file (default 0644) */
 };
 

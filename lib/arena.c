@@ -105,7 +105,7 @@ static int recover(struct fm_arena *a, uint64_t real_size, bool in_place)
 static int check_options(const struct fm_options *o, uint64_t page, struct fm_options *out)
 {
     *out = o ? *o : (struct fm_options){0};
-    unsigned known = FM_CREATE | FM_EXCL | FM_RDONLY | FM_NOSYNC;
+    unsigned known = FM_CREATE | FM_EXCL | FM_RDONLY | FM_NOSYNC | FM_NOCACHE;
     if (out->flags & ~known)
         return EINVAL;
     if ((out->flags & FM_RDONLY) && (out->flags & FM_CREATE))
@@ -306,7 +306,7 @@ int fm__arena_open(const char *path, const struct fm_options *opt, struct fm_are
     err = pthread_mutex_init(&a->lock, NULL);
     if (!err && (err = open_arena(a, path, &o)))
         pthread_mutex_destroy(&a->lock);
-    if (!err && !a->rdonly && (err = tc_init(a)))
+    if (!err && !a->rdonly && !(o.flags & FM_NOCACHE) && (err = tc_init(a)))
         pthread_mutex_destroy(&a->lock);
     if (err) {
         fm__set_last_detail(err, a->check_msg);

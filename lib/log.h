@@ -68,6 +68,12 @@ static inline void word_store(char *base, uint64_t off, uint64_t v)
 static inline void log_set(char *base, uint64_t off, uint64_t val)
 {
     struct fmt_superblock *sb = (struct fmt_superblock *)(void *)base;
+#if FM_UNDO_LOG == 0
+    /* Measurement build only (meson -Dundo_log=false): NOT crash-safe. */
+    (void)sb;
+    word_store(base, off, val);
+    return;
+#endif
     uint64_t old = word_load(base, off);
     if (old == val)
         return;

@@ -109,6 +109,26 @@ static void corrupt_reason_kept(void)
     expect_true(strstr(fm_check_message(NULL), "chunk") != NULL);
 }
 
+/* FM_NOCACHE: a small free reaches the heap at once and coalesces. */
+static void no_cache(void)
+{
+    struct fm_options o = {.initial_size = MiB, .flags = FM_CREATE | FM_NOCACHE};
+    struct fm_info *fi;
+    unlink(path);
+    require_eq(fm_open(path, &o, &fi), 0);
+    void *p[100];
+    for (int i = 0; i < 100; i++)
+        require_true((p[i] = fm_malloc(fi, 40)) != NULL);
+    for (int i = 0; i < 100; i++)
+        fm_free(fi, p[i]);
+    struct fm_stats st;
+    expect_eq(fm_stats(fi, &st), 0);
+    expect_eq(st.free_blocks, 1); /* everything back in the top, no trim needed */
+    expect_eq(fm_close(fi), 0);
+    o.flags = 0x1000; /* unknown flags are refused */
+    expect_eq(fm_open(path, &o, &fi), EINVAL);
+}
+
 static void null_arenas(void)
 {
     struct fm_stats st;
@@ -126,6 +146,7 @@ int main(void)
     slot_inside_the_block();
     interrupted_creation();
     corrupt_reason_kept();
+    no_cache();
     null_arenas();
     unlink(path);
     return harness_done();
