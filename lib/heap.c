@@ -337,6 +337,21 @@ static uint64_t alloc_chunk(struct heap *h, uint64_t nb)
     return c;
 }
 
+uint64_t heap_take_binned(struct heap *h, uint64_t nb)
+{
+    unsigned i = small_index(nb);
+    if (!is_small(nb) || !((h->sb->sb_smallmap >> i) & 3))
+        return 0;
+    h->zero_from = UINT64_MAX;
+    i += !((h->sb->sb_smallmap >> i) & 1);
+    uint64_t c = take_small(h, i);
+    if (c) {
+        use_whole(h, c, (uint64_t)i << 4);
+        unmark(h, c);
+    }
+    return c && !h->err ? c + CH_PAYLOAD : 0;
+}
+
 uint64_t heap_malloc(struct heap *h, size_t n)
 {
     uint64_t nb = request_to_size(n);

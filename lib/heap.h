@@ -115,6 +115,9 @@ uint64_t tree_best_fit(struct heap *h, uint64_t nb);
  * None commits: the caller commits or rolls back the log. */
 uint64_t heap_malloc(struct heap *h, size_t n);
 uint64_t heap_memalign(struct heap *h, size_t alignment, size_t n);
+/* A chunk of exactly small size nb (or 16 more) from a small bin, 0 if
+ * those bins are empty: carves nothing new (thread-cache refills). */
+uint64_t heap_take_binned(struct heap *h, uint64_t nb);
 /* Resize in place if possible, else allocate, copy, free.  0 on failure
  * (the old block is untouched once the caller rolls back). */
 uint64_t heap_realloc(struct heap *h, uint64_t p, size_t n);

@@ -176,7 +176,9 @@ static uint64_t refill(struct fm_arena *a, struct tcache *tc, uint64_t nb)
     log_commit(a->base);
     tc_lock(tc);
     for (unsigned i = 1; i < TC_REFILL; i++) {
-        uint64_t p = heap_malloc(h, (size_t)(nb - CH_OVERHEAD));
+        /* Only blocks already free in the exact bins: carving a batch out
+         * of the top would scatter small blocks that then cannot coalesce. */
+        uint64_t p = heap_take_binned(h, nb);
         uint64_t c = p - CH_PAYLOAD;
         /* The heap may hand out 16 bytes more than asked (a remainder too
          * small to split): past the largest class, give it back. */
