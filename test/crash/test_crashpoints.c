@@ -332,6 +332,27 @@ static void op_cache_cycle(struct fm_info *fi)
     call_done(fi);
 }
 
+/* Small free blocks waiting in a bin, kept apart by uncached guards (the
+ * close at the end of setup flushes the cache into the bins). */
+static void s_binned_smalls(struct fm_info *fi)
+{
+    for (int i = 0; i < 40; i++)
+        put(fi, 2 * i, 40), put(fi, 2 * i + 1, 600);
+    for (int i = 0; i < 40; i++)
+        drop(fi, 2 * i);
+}
+
+/* Thread cache: a miss takes one block and batches more from the bin. */
+static void op_cache_refill_batch(struct fm_info *fi)
+{
+    char *p = fm_malloc(fi, 40);
+    require_true(p != NULL);
+    call_done(fi);
+    char *q = fm_malloc(fi, 40); /* served from the batch */
+    require_true(q != NULL);
+    call_done(fi);
+}
+
 /* Thread cache: a full class sends half its blocks back to the heap. */
 static void op_cache_flush(struct fm_info *fi)
 {
@@ -393,6 +414,7 @@ int main(void)
     run_scenario("trim", s_trimmable, op_trim);
     run_scenario("thread cache: refill, free, malloc", s_three, op_cache_cycle);
     run_scenario("thread cache: flush a full class", s_none, op_cache_flush);
+    run_scenario("thread cache: batch refill from bins", s_binned_smalls, op_cache_refill_batch);
     run_scenario("free 3 MiB: punch after commit", s_big, op_free_big);
     run_scenario("malloc from a punched chunk", s_punched, op_malloc_from_punched);
     run_scenario("realloc into a punched chunk", s_punched_next, op_grow_into_punched);
