@@ -145,6 +145,17 @@ static int slot_of(struct fm_arena *a, const fm_off_t *slot, uint64_t *off)
     return 0;
 }
 
+/* n * size, or false (ENOMEM recorded) when it overflows. */
+static bool calloc_size(size_t n, size_t size, size_t *total)
+{
+    if (size && n > SIZE_MAX / size) {
+        fm__set_last_error(ENOMEM);
+        return false;
+    }
+    *total = n * size;
+    return true;
+}
+
 static void *ptr_at(struct fm_arena *a, uint64_t off)
 {
     return off ? a->base + off : NULL;
@@ -212,15 +223,12 @@ void *fm_malloc(struct fm_info *fi, size_t size)
 
 void *fm_calloc(struct fm_info *fi, size_t n, size_t size)
 {
+    size_t total;
     struct fm_arena *a = writable(fi);
-    if (!a)
+    if (!a || !calloc_size(n, size, &total))
         return NULL;
-    if (size && n > SIZE_MAX / size) {
-        fm__set_last_error(ENOMEM);
-        return NULL;
-    }
     op_begin(a);
-    uint64_t p = heap_malloc(&a->heap, n * size);
+    uint64_t p = heap_malloc(&a->heap, total);
     uint64_t zero_from = a->heap.zero_from;
     /* Read the size under the lock: a neighbour's free rewrites our head. */
     size_t len = p ? heap_usable(&a->heap, p) : 0;
@@ -309,15 +317,12 @@ void *fm_malloc_to(struct fm_info *fi, fm_off_t *slot, size_t size)
 void *fm_calloc_to(struct fm_info *fi, fm_off_t *slot, size_t n, size_t size)
 {
     uint64_t s;
+    size_t total;
     struct fm_arena *a = writable(fi);
-    if (!a || slot_of(a, slot, &s))
+    if (!a || slot_of(a, slot, &s) || !calloc_size(n, size, &total))
         return NULL;
-    if (size && n > SIZE_MAX / size) {
-        fm__set_last_error(ENOMEM);
-        return NULL;
-    }
     op_begin(a);
-    uint64_t p = heap_malloc(&a->heap, n * size);
+    uint64_t p = heap_malloc(&a->heap, total);
     if (p) {
         heap_zero_block(&a->heap, p);
         hset(&a->heap, s, p);

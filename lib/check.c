@@ -58,18 +58,24 @@ static int push_free(struct checker *k, uint64_t c)
     return 0;
 }
 
-/* Index of free chunk c in free_offs, or -1. */
-static long find_free(const struct checker *k, uint64_t c)
+/* Index of x in the sorted v[0..n), or -1. */
+static long find_sorted(const uint64_t *v, size_t n, uint64_t x)
 {
-    size_t lo = 0, hi = k->nfree;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (k->free_offs[mid] < c)
+        if (v[mid] < x)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return lo < k->nfree && k->free_offs[lo] == c ? (long)lo : -1;
+    return lo < n && v[lo] == x ? (long)lo : -1;
+}
+
+/* Index of free chunk c in free_offs, or -1. */
+static long find_free(const struct checker *k, uint64_t c)
+{
+    return find_sorted(k->free_offs, k->nfree, c);
 }
 
 /* Mark c as binned exactly once. */
@@ -92,15 +98,7 @@ static bool is_cached(const struct checker *k, uint64_t c)
 {
     if (!k->cached)
         return rd(k, c + CH_MARKER_OFF) == ch_cache_marker(c, k->salt);
-    size_t lo = 0, hi = k->ncached;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (k->cached[mid] < c)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < k->ncached && k->cached[lo] == c;
+    return find_sorted(k->cached, k->ncached, c) >= 0;
 }
 
 /* H1-H5: walk every chunk, gather the free ones and the totals. */
