@@ -15,6 +15,7 @@
 #   <!-- doc-test: chunk -->       | offset | size | field | constant | meaning |
 #   <!-- doc-test: treebin -->     | bin | sizes from | sizes below | key shift | ... |
 #   <!-- doc-test: tag -->         | chunk offset | salt | size and flags | head word | ... |
+#   <!-- doc-test: marker -->      | chunk offset | salt | marker | ... |
 #
 # A name may carry an array length (`sb_smallbins[32]`), which must match
 # too.  Backticks and spaces inside checked cells are ignored; the magic's
@@ -126,6 +127,8 @@ table != "" {
             got_row(nospace(c[2]), nospace(c[3]) " " nospace(c[4]) " " nospace(c[5]))
         } else if (table == "tag") {
             got_row(nospace(c[2]), tolower(nospace(c[3]) " " nospace(c[4]) " " nospace(c[5])))
+        } else if (table == "marker") {
+            got_row(nospace(c[2]), tolower(nospace(c[3]) " " nospace(c[4])))
         }
         next
     }

@@ -3,7 +3,8 @@
  * check_format_doc.sh to compare with the tables in docs/format.md.
  *
  * Unit test (internals: format.h for the superblock and the constants,
- * heap.h for the chunk fields and tree_index()).  One line per fact:
+ * heap.h for the chunk fields and tree_index(), tcache.h for the largest
+ * cached chunk, which bounds recovery's sweep).  One line per fact:
  *
  *   superblock NAME OFFSET SIZE COUNT   a field of struct fmt_superblock
  *   log_entry  NAME OFFSET SIZE COUNT   a field of struct fmt_log_entry
@@ -16,6 +17,10 @@
  *                                       chunk offset C, salt SALT and
  *                                       size|flags BITS (the doc's worked
  *                                       examples, so the tag hash is pinned)
+ *   marker     C SALT MARKER            the cached-block marker
+ *                                       ch_cache_marker() makes for chunk
+ *                                       offset C and salt SALT (pinned the
+ *                                       same way)
  *
  * COUNT is the array length, or "-" for a scalar field.  VALUE is printed
  * the way the doc writes it (decimal, or 0x... for flag bits); the magic is
@@ -31,6 +36,7 @@
 
 #include "format.h"
 #include "heap.h"
+#include "tcache.h"
 
 static int failures;
 static size_t next_off; /* where the next field must start: no padding */
@@ -147,22 +153,37 @@ static void print_constants(void)
     CONST_HEX(CH_PUNCHED);
     CONST_DEC(CH_PUNCH_MIN);
     CONST_DEC(CH_PUNCH_KEEP);
+    CONST_DEC(CH_MARKER_OFF);
+    CONST_DEC(TC_MAX_CHUNK);
 }
 
-/* The worked examples of format.md: one arena's salt, its first chunk (an
- * in-use 112-byte chunk) and its top (1036176 bytes at 12400). */
+/* The worked examples of format.md: the salt of its example arena, its
+ * first chunk (an in-use 112-byte chunk) and its top (1036176 bytes at
+ * 12400); and the cached-block markers of 112-byte chunks at 12288 and
+ * 12400 in that arena. */
+#define EXAMPLE_SALT 0xabfbdb0a125a0445ull
+
 static void print_tags(void)
 {
     static const struct {
         uint64_t c, salt, bits;
     } ex[] = {
-        {12288, 0xabfbdb0a125a0445ull, 112 | CH_PINUSE | CH_CINUSE},
-        {12400, 0xabfbdb0a125a0445ull, 1036176 | CH_PINUSE},
+        {12288, EXAMPLE_SALT, 112 | CH_PINUSE | CH_CINUSE},
+        {12400, EXAMPLE_SALT, 1036176 | CH_PINUSE},
     };
     for (size_t i = 0; i < sizeof ex / sizeof ex[0]; i++)
         printf("tag %llu 0x%016llx 0x%llx 0x%016llx\n", (unsigned long long)ex[i].c,
                (unsigned long long)ex[i].salt, (unsigned long long)ex[i].bits,
                (unsigned long long)ch_tagged(ex[i].c, ex[i].salt, ex[i].bits));
+}
+
+static void print_markers(void)
+{
+    static const uint64_t chunks[] = {12288, 12400};
+    for (size_t i = 0; i < sizeof chunks / sizeof chunks[0]; i++)
+        printf("marker %llu 0x%016llx 0x%016llx\n", (unsigned long long)chunks[i],
+               (unsigned long long)EXAMPLE_SALT,
+               (unsigned long long)ch_cache_marker(chunks[i], EXAMPLE_SALT));
 }
 
 static void print_chunk_fields(void)
@@ -213,5 +234,6 @@ int main(void)
     print_chunk_fields();
     print_tree_bins();
     print_tags();
+    print_markers();
     return failures ? 1 : 0;
 }
