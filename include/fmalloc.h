@@ -85,9 +85,9 @@ struct fm_options {
 #define FM_ECHECKSUM  (-30003) /**< superblock checksum mismatch: header damaged */
 #define FM_ETRUNCATED (-30004) /**< file shorter than its header says */
 #define FM_ECORRUPT   (-30005) /**< heap or state inconsistent; see fm_check_message() / fm_last_error_detail() */
-#define FM_ELOCKED    (-30006) /**< another process has the arena open */
+#define FM_ELOCKED    (-30006) /**< the arena is open elsewhere (another process, or another fm_open here) */
 #define FM_EPAGESIZE  (-30007) /**< arena made on a machine with another page size */
-#define FM_EEMPTY     (-30008) /**< empty/zero file and FM_CREATE not given */
+#define FM_EEMPTY     (-30008) /**< empty/zero file, or a creation cut short, and FM_CREATE not given */
 #define FM_EGEOMETRY  (-30009) /**< header offsets or sizes are impossible */
 #define FM_EBADPTR    (-30010) /**< pointer is not a live block of this arena */
 #define FM_ENOTFILE   (-30011) /**< path is not a regular file */
@@ -107,13 +107,14 @@ struct fm_options {
  * a later step fails: initialising an empty file under FM_CREATE, rolling a
  * crashed operation back, trimming a stale tail.)  A dirty arena (its last
  * user crashed) is recovered first; fm_stats() reports that in `recovered`.
- * After a failure, fm_last_error_detail() says why in words (for
- * FM_ECORRUPT: the first inconsistency found).
+ * After a failure, fm_last_error() holds the code and fm_last_error_detail()
+ * says why in words (for FM_ECORRUPT: the first inconsistency found).
  */
 FM_API int fm_open(const char *path, const struct fm_options *opt, struct fm_info **out);
 
 /**
- * Sync (unless FM_NOSYNC), mark clean, unmap, unlock and free the handle.
+ * Give every thread cache's blocks back to the heap, sync (unless FM_NOSYNC),
+ * mark clean, unmap, unlock and free the handle.
  * The handle is released even when an error is returned; in that case the
  * arena stays marked dirty and is recovered at its next open.
  * @return 0, or the errno of a failed msync/fdatasync.
@@ -122,7 +123,8 @@ FM_API int fm_close(struct fm_info *fi);
 
 /**
  * Make everything written to the arena so far durable (msync + fdatasync).
- * @return 0, EROFS on a read-only arena, or the errno of the failed call.
+ * @return 0, EROFS on a read-only arena, EINVAL for a NULL fi, or the errno
+ *   of the failed call.
  */
 FM_API int fm_sync(struct fm_info *fi);
 
@@ -148,7 +150,8 @@ FM_API void *fm_calloc(struct fm_info *fi, size_t n, size_t size);
  * Resize a block.  NULL p is fm_malloc(size).  size 0 frees p and returns
  * NULL (as glibc does).  Shrinks in place; grows in place into a following
  * free chunk or the top before moving.  On failure returns NULL, leaves p
- * untouched, errno ENOMEM.
+ * untouched, errno ENOMEM (no room), EINVAL (p is not a live block: the
+ * error handler was called), EROFS or EIO (heap corruption found).
  */
 FM_API void *fm_realloc(struct fm_info *fi, void *p, size_t size);
 /** `size` bytes aligned to `alignment` (a power of two, up to 1 GiB). EINVAL otherwise. */
@@ -160,7 +163,8 @@ FM_API void *fm_memalign(struct fm_info *fi, size_t alignment, size_t size);
  * A NULL fi or a read-only arena only sets errno (EINVAL, EROFS).
  */
 FM_API void fm_free(struct fm_info *fi, void *p);
-/** Bytes usable in the block p (at least what was asked); 0 for NULL. */
+/** Bytes usable in the block p (at least what was asked); 0 for NULL or
+ * anything that is not a live block (a freed one included). */
 FM_API size_t fm_usable_size(struct fm_info *fi, const void *p);
 
 /**
@@ -198,7 +202,8 @@ FM_API void *fm_malloc_to(struct fm_info *fi, fm_off_t *slot, size_t size);
  * fm_malloc_to() of n*size zero-filled bytes: the block is zeroed before it
  * is linked, in the same atomic step, so a crash never leaves *slot pointing
  * at uninitialised memory (FM_PTR fields in it read as NULL).
- * @return the block, or NULL with errno ENOMEM (also if n*size overflows).
+ * @return the block, or NULL with errno ENOMEM (also if n*size overflows),
+ *   EINVAL (bad slot), EROFS or EIO, as fm_malloc_to().
  */
 FM_API void *fm_calloc_to(struct fm_info *fi, fm_off_t *slot, size_t n, size_t size);
 /** Free the block *slot links and set *slot to 0, in one atomic step. 0 is a no-op. */
@@ -211,7 +216,9 @@ FM_API void fm_free_from(struct fm_info *fi, fm_off_t *slot);
  */
 FM_API void *fm_realloc_to(struct fm_info *fi, fm_off_t *slot, size_t size);
 
-/** Heap figures.  allocated_bytes + free_bytes == heap_size whenever fm_stats returns 0. */
+/** Heap figures.  allocated_bytes + free_bytes == heap_size whenever fm_stats
+ * returns 0.  Blocks held by thread caches count as free (they are free to
+ * the user), though they have not coalesced yet. */
 struct fm_stats {
     uint64_t file_size;       /**< bytes in the file (heap end) */
     uint64_t heap_size;       /**< bytes from the heap start to the end of the file */
@@ -239,10 +246,11 @@ FM_API int fm_check(struct fm_info *fi);
  * none); with a NULL fi, fm_last_error_detail(). */
 FM_API const char *fm_check_message(struct fm_info *fi);
 /**
- * Call fn(p, usable_size, arg) for every allocated block in address order;
- * stop early when fn returns non-zero and return that value.  fn must not
- * call fm_* functions on the same arena.
- * @return 0, fn's non-zero value, or FM_ECORRUPT.
+ * Call fn(p, usable_size, arg) for every allocated block in address order
+ * (blocks held by thread caches are free, and skipped); stop early when fn
+ * returns non-zero and return that value.  fn must not call fm_* functions
+ * on the same arena.
+ * @return 0, fn's non-zero value, FM_ECORRUPT, ENOMEM or EINVAL (NULL fi/fn).
  */
 FM_API int fm_walk(struct fm_info *fi, int (*fn)(void *p, size_t size, void *arg), void *arg);
 

@@ -14,44 +14,7 @@
 
 #include "api.h"
 #include "arena.h"
-
-static _Thread_local int last_error;
-static _Thread_local char last_detail[256];
-
-int fm_last_error(void)
-{
-    return last_error;
-}
-
-const char *fm_last_error_detail(void)
-{
-    return last_detail[0] ? last_detail : fm_strerror(last_error);
-}
-
-void fm__set_last_error(int err)
-{
-    last_error = err;
-    last_detail[0] = 0;
-    errno = fm__errno_of(err);
-}
-
-void fm__set_last_detail(int err, const char *detail)
-{
-    fm__set_last_error(err);
-    if (detail && detail[0])
-        snprintf(last_detail, sizeof last_detail, "%s: %s", fm_strerror(err), detail);
-}
-
-int fm__errno_of(int err)
-{
-    if (err >= 0)
-        return err;
-    if (err == FM_ELOCKED)
-        return EBUSY;
-    if (err == FM_ECORRUPT)
-        return EIO;
-    return EINVAL;
-}
+#include "error.h"
 
 /* ---- operation bracket ----------------------------------------------------- */
 
@@ -166,11 +129,17 @@ static void *ptr_at(struct fm_arena *a, uint64_t off)
 int fm_open(const char *path, const struct fm_options *opt, struct fm_info **out)
 {
     struct fm_arena *a;
-    if (!out)
+    if (!out) {
+        fm__set_last_error(EINVAL);
         return EINVAL;
-    int err = fm__arena_open(path, opt, &a); /* sets the detail on failure */
-    if (err)
+    }
+    fm__set_last_error(0);
+    int err = fm__arena_open(path, opt, &a); /* late failures set a detail */
+    if (err) {
+        if (fm_last_error() != err) /* an early failure: no detail to give */
+            fm__set_last_error(err);
         return err;
+    }
     *out = &a->pub;
     return 0;
 }

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
+#include "error.h"
 #include "os.h"
 
 static uint64_t round_up(uint64_t x, uint64_t to)
@@ -192,7 +192,7 @@ static int validate_header(int fd, uint64_t real_size, uint64_t page, unsigned c
         unsigned char probe[FMT_HEADER_SIZE];
         memcpy(probe, hdr, sizeof probe);
         memcpy(probe, FMT_MAGIC, FMT_MAGIC_LEN);
-        if (fmt_check_identity(probe, page) == 0) {
+        if (fmt_check_identity(probe, page) == 0 && fmt_is_pristine(probe)) {
             *needs_init = true;
             return 0;
         }

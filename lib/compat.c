@@ -33,7 +33,7 @@ struct fm_info *fmalloc_init(const char *filepath, bool *init)
     struct fm_info *fi;
     int err = fm_open(filepath, &o, &fi);
     if (err) {
-        fm__set_last_error(err);
+        errno = fm__errno_of(err); /* fm_open kept the code and its detail */
         return NULL;
     }
     if (init)

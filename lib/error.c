@@ -7,8 +7,49 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <errno.h>
+
 #include "debug.h"
-#include "fmalloc.h"
+#include "error.h"
+
+static _Thread_local int last_error;
+static _Thread_local char last_detail[256];
+
+int fm_last_error(void)
+{
+    return last_error;
+}
+
+const char *fm_last_error_detail(void)
+{
+    return last_detail[0] ? last_detail : fm_strerror(last_error);
+}
+
+void fm__set_last_error(int err)
+{
+    last_error = err;
+    last_detail[0] = 0;
+    if (err)
+        errno = fm__errno_of(err);
+}
+
+void fm__set_last_detail(int err, const char *detail)
+{
+    fm__set_last_error(err);
+    if (detail && detail[0])
+        snprintf(last_detail, sizeof last_detail, "%s: %s", fm_strerror(err), detail);
+}
+
+int fm__errno_of(int err)
+{
+    if (err >= 0)
+        return err;
+    if (err == FM_ELOCKED)
+        return EBUSY;
+    if (err == FM_ECORRUPT)
+        return EIO;
+    return EINVAL;
+}
 
 const char *fm_strerror(int err)
 {

@@ -145,3 +145,15 @@ int fmt_check_log(const void *buf, uint64_t mapped_size, char *why, size_t why_l
     }
     return 0;
 }
+
+bool fmt_is_pristine(const void *buf)
+{
+    const struct fmt_superblock *sb = buf;
+    if (sb->sb_generation != 0 || sb->sb_state_flags != 0 || sb->sb_top != FMT_HEAP_OFF ||
+        sb->sb_dv != 0 || sb->sb_smallmap != 0 || sb->sb_treemap != 0 || sb->sb_log_count != 0)
+        return false;
+    for (int i = 0; i < FMT_NSMALLBINS; i++)
+        if (sb->sb_smallbins[i] || sb->sb_treebins[i])
+            return false;
+    return sb->sb_state_checksum == fmt_state_checksum(sb);
+}

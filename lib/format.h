@@ -166,6 +166,7 @@ static inline uint64_t ch_cache_marker(uint64_t c, uint64_t salt)
     return ((c ^ ~salt) * 0xd6e8feb86659fd93ull) | 1;
 }
 #define CH_MARKER_OFF 24u /* from the chunk: payload word 1 */
+#define CH_CACHE_MAX 496u /* thread caches hold chunks up to this size */
 
 static inline uint64_t fmt_salt(const void *sb)
 {
@@ -189,6 +190,9 @@ int fmt_check_state(const void *sb, uint64_t real_size, uint64_t page_size, char
 /* The heap fields of the state part point into the heap (bins agree with
  * their bitmaps).  0 or FM_ECORRUPT with a reason in why. */
 int fmt_check_heap_fields(const void *sb, char *why, size_t why_len);
+/* A superblock exactly as creation writes it: never opened, one top chunk
+ * (tells an interrupted creation from a used arena that lost its magic). */
+bool fmt_is_pristine(const void *sb);
 /* Every undo record names a word the log may restore, inside [0, mapped_size).
  * 0 or FM_ECORRUPT. */
 int fmt_check_log(const void *sb, uint64_t mapped_size, char *why, size_t why_len);

@@ -383,7 +383,7 @@ int heap_validate_block(struct heap *h, uint64_t p)
             why = "is not the start of a block";
         else if (!(head & CH_CINUSE))
             why = "is not allocated (already freed?)";
-        else if (size <= CH_TREE_MIN && hw(h, p + 8) == ch_cache_marker(c, h->salt))
+        else if (size <= CH_CACHE_MAX && hw(h, p + 8) == ch_cache_marker(c, h->salt))
             why = "is not allocated (already freed, into a thread cache)";
         else if (!ch_pinuse(h, c + size) || (c + size < top && !ch_tag_ok(h, c + size)))
             why = "is not the start of a block";
@@ -544,8 +544,10 @@ static bool grow_in_place(struct heap *h, uint64_t c, uint64_t size, uint64_t nb
     uint64_t nsize = ch_size(h, next);
     if (size + nsize < nb)
         return false;
+    /* Fill before anything changes, so that running out of disk here
+     * leaves nothing half done (realloc then tries moving instead). */
     uint64_t punched = ch_punched(h, next);
-    if (punched && !fill(h, next, nb - size + CH_PUNCH_KEEP))
+    if (punched && !fill(h, next, nsize))
         return false;
     bool was_dv = false;
     absorb_free(h, next, nsize, &was_dv);
@@ -555,15 +557,13 @@ static bool grow_in_place(struct heap *h, uint64_t c, uint64_t size, uint64_t nb
     if (total - nb >= CH_MIN) {
         set_head(h, c, nb | pin | CH_CINUSE);
         uint64_t r = c + nb;
-        set_head(h, r, (total - nb) | CH_PINUSE | punched);
+        set_head(h, r, (total - nb) | CH_PINUSE); /* filled above: no holes left */
         set_foot(h, r, total - nb);
         if (was_dv)
             hset(h, SB_OFF(sb_dv), r);
         else
             bin_insert(h, r, total - nb);
     } else {
-        if (punched && !fill(h, next, nsize))
-            return false;
         set_head(h, c, total | pin | CH_CINUSE);
         set_pinuse(h, c + total, true);
     }

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
 #include "arena.h"
 
 /* ---- locks ------------------------------------------------------------------ */
@@ -119,6 +118,15 @@ static void push(struct fm_arena *a, struct tcache *tc, uint64_t c, unsigned cls
     tc->counts[cls]++;
 }
 
+/* Commit a free; a merged chunk big enough gives its pages back (arena.c). */
+static void commit_and_punch(struct fm_arena *a)
+{
+    log_commit(a->base);
+    if (a->heap.punch_len)
+        fm__arena_punch(a, a->heap.punch_off, a->heap.punch_len);
+    a->heap.punch_len = 0;
+}
+
 /* Give the first `n` blocks of class cls back to the heap, one committed
  * free each.  A crash half way leaves the rest marked: recovery frees them. */
 static void flush_class(struct fm_arena *a, struct tcache *tc, unsigned cls, uint32_t n)
@@ -129,13 +137,14 @@ static void flush_class(struct fm_arena *a, struct tcache *tc, unsigned cls, uin
         tc->heads[cls] = word_load(a->base, c + CH_PAYLOAD);
         tc->counts[cls]--;
         h->err = 0;
+        h->punch_len = 0;
         heap_free(h, c + CH_PAYLOAD); /* overwrites the marker (logged) */
         if (h->err) {
             log_rollback(a->base); /* a damaged neighbour: keep the block cached */
             push(a, tc, c, cls);
             break;
         }
-        log_commit(a->base);
+        commit_and_punch(a);
     }
 }
 
@@ -358,13 +367,14 @@ int tc_sweep(struct fm_arena *a, uint64_t *swept)
     /* ... then free each, one committed operation at a time. */
     for (size_t i = 0; i < n; i++) {
         h->err = 0;
+        h->punch_len = 0;
         heap_free(h, marked[i] + CH_PAYLOAD);
         if (h->err) {
             log_rollback(a->base);
             err = FM_ECORRUPT;
             goto out;
         }
-        log_commit(a->base);
+        commit_and_punch(a);
         ++*swept;
     }
 out:

@@ -6,7 +6,10 @@
  * and without touching heap metadata; the lists are refilled from and
  * flushed to the heap in batches under the arena lock.
  *
- * Invariants (fm_check verifies T1 and T2 with every cache locked):
+ * Invariants (fm_check verifies, with every cache locked, that each listed
+ * block is an in-use chunk of its class holding its marker and that no
+ * block is listed twice; it does not read unlisted blocks' bytes, which
+ * belong to the user):
  *   T1 a cached block is a chunk the heap counts as in use whose payload
  *      word 1 holds tc_marker(chunk); no other in-use chunk holds its own
  *      marker (the heap clears a stale one, logged, when it hands a chunk
@@ -31,7 +34,7 @@
 
 #include "format.h"
 
-#define TC_MAX_CHUNK 496u /* largest cached chunk: the small bins' range */
+#define TC_MAX_CHUNK CH_CACHE_MAX /* largest cached chunk: the small bins' range */
 #define TC_NCLASSES (TC_MAX_CHUNK / 16 + 1)
 #define TC_CAP 64u    /* blocks per class before half go back to the heap */
 #define TC_REFILL 16u /* blocks taken from the heap on a miss */

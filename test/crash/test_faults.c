@@ -137,6 +137,26 @@ static void sync_fails(void)
     printf("msync/fdatasync failures returned; arena stays dirty\n");
 }
 
+/* Creation cut short after the header body, before the magic: the file is
+ * refused without FM_CREATE and laid out again with it. */
+static void interrupted_creation(void)
+{
+    unlink(path);
+    FILE *f = fopen(path, "w"); /* an existing empty file: not unlinked on failure */
+    require_true(f != NULL);
+    fclose(f);
+    struct fm_options o = {.flags = FM_CREATE};
+    struct fm_info *fi;
+    os_fault_set(OS_FAULT_FSYNC, EIO, 0); /* the sync before the magic */
+    expect_eq(fm_open(path, &o, &fi), EIO);
+    expect_true(file_size() > 0);
+    expect_eq(fm_open(path, NULL, &fi), FM_EEMPTY);
+    require_eq(fm_open(path, &o, &fi), 0);
+    expect_eq(fm_check(fi), 0);
+    expect_eq(fm_close(fi), 0);
+    printf("interrupted creation: refused without FM_CREATE, redone with it\n");
+}
+
 static void open_fails_cleanly(void)
 {
     /* A failing msync while marking the arena dirty fails the open and
@@ -163,6 +183,7 @@ int main(void)
     growth_fails(OS_FAULT_MAP, EIO, "mmap");
     refill_fails();
     sync_fails();
+    interrupted_creation();
     open_fails_cleanly();
     unlink(path);
     return harness_done();
