@@ -70,6 +70,13 @@ test_all() {
         echo "== sanitizers, Valgrind, ThreadSanitizer, fuzzing"
         bash scripts/ci-extra.sh || rc=1
     fi
+    echo "== benchmarks: a smoke run of every arm and workload (not timed)"
+    bash bench/run.sh --smoke >build/bench-smoke.log 2>&1 || {
+        echo "bench smoke run FAILED:"
+        tail -20 build/bench-smoke.log
+        rc=1
+    }
+    tail -1 build/bench-smoke.log
     echo "== totals"
     python3 scripts/test_totals.py build build-asan build-tsan build-fuzz || rc=1
     return $rc

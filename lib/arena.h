@@ -33,10 +33,10 @@ struct fm_arena {
     uint64_t page_size;
     uint64_t reserved;           /* bytes of address space reserved at base */
     uint64_t max_size;           /* most the file may grow to */
-    struct heap heap;
     struct tcache *tc;           /* TC_MAX thread caches (tcache.h), NULL if read-only */
     uint64_t gen;                /* unique per open in this process: keys thread-local lookups */
     pthread_key_t tc_key;        /* this thread's cache */
+    struct heap heap;
     fm_error_handler err_fn;
     void *err_arg;
     char check_msg[256];

@@ -49,9 +49,11 @@ struct heap {
     int (*fill)(void *ctx, uint64_t off, uint64_t len);
     void *grow_ctx;
     _Atomic uint64_t mapped_size; /* bytes of the file mapped (>= file_size); read unlocked */
-    uint64_t fresh;            /* every byte of the file at or above is still zero */
-    uint64_t zero_from;        /* set by each allocation: its payload is zero from here */
     uint64_t salt;             /* chunk head tags (format.h) */
+    /* Written by every locked operation: kept off the line above, which the
+     * thread caches' fast paths read on every call. */
+    _Alignas(64) uint64_t fresh; /* every byte of the file at or above is still zero */
+    uint64_t zero_from;        /* set by each allocation: its payload is zero from here */
     uint64_t punch_off, punch_len; /* free chunk to punch once the operation commits */
     int err;                   /* why the last failed operation failed */
     char msg[256];             /* and in words, for corruption/invalid pointers */
