@@ -94,7 +94,24 @@ static int block_of(struct fm_arena *a, const void *p, uint64_t *off)
         a->heap.err = FM_EBADPTR;
         return FM_EBADPTR;
     }
-    return heap_validate_block(&a->heap, *off);
+    int err = heap_validate_block(&a->heap, *off);
+    if (err)
+        return err;
+    /* A block holding its thread-cache marker was freed into a cache --
+     * if a cache's list says so.  The lists are the truth: the marker lives
+     * in bytes a user could have written. */
+    struct heap *h = &a->heap;
+    uint64_t c = *off - CH_PAYLOAD;
+    if (a->tc && ch_size(h, c) <= CH_CACHE_MAX &&
+        hw(h, c + CH_MARKER_OFF) == ch_cache_marker(c, h->salt) && tc_holds(a, c)) {
+        snprintf(h->msg, sizeof h->msg,
+                 "pointer at offset %llu (0x%llx) is not allocated (already freed, into a "
+                 "thread cache)",
+                 (unsigned long long)*off, (unsigned long long)*off);
+        h->err = FM_EBADPTR;
+        return FM_EBADPTR;
+    }
+    return 0;
 }
 
 /* Validate a link slot: 8-byte aligned, in the root region or the heap. */

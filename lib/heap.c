@@ -40,6 +40,26 @@ static bool chunk_ok(struct heap *h, uint64_t c, const char *what)
     return false;
 }
 
+/*
+ * Before a free chunk found through a link (a bin, the designated victim, a
+ * neighbour) is carved or merged: its header must belong at its offset, say
+ * free, give a size that stays below the top, and be repeated in the next
+ * chunk's prev_foot.  Checking the offset alone let a damaged size steer
+ * the split's footer store outside the file.
+ */
+static bool free_chunk_ok(struct heap *h, uint64_t c, const char *what)
+{
+    if (!chunk_ok(h, c, what))
+        return false;
+    uint64_t head = ch_head(h, c), size = head & CH_SIZE_MASK, top = h->sb->sb_top;
+    if (ch_tag_ok(h, c) && !(head & CH_CINUSE) && size >= CH_MIN && size <= top - c &&
+        hw(h, c + size + F_PREVFOOT) == size)
+        return true;
+    heap_corrupt(h, "%s: chunk %llu is not a sound free chunk (head 0x%llx)", what,
+                 (unsigned long long)c, (unsigned long long)head);
+    return false;
+}
+
 /* ---- header helpers ------------------------------------------------------ */
 
 static void set_head(struct heap *h, uint64_t c, uint64_t head)
@@ -183,6 +203,8 @@ static void replace_dv(struct heap *h, uint64_t r)
 static uint64_t carve_dv(struct heap *h, uint64_t nb)
 {
     uint64_t dv = h->sb->sb_dv;
+    if (!free_chunk_ok(h, dv, "designated victim"))
+        return 0;
     uint64_t r = split(h, dv, ch_size(h, dv), nb);
     hset(h, SB_OFF(sb_dv), r);
     return dv;
@@ -241,7 +263,7 @@ static uint64_t take_small(struct heap *h, unsigned i)
 {
     uint64_t c = h->sb->sb_smallbins[i];
     uint64_t size = (uint64_t)i << 4;
-    if (!chunk_ok(h, c, "small bin head"))
+    if (!free_chunk_ok(h, c, "small bin head"))
         return 0;
     if (ch_size(h, c) != size || ch_cinuse(h, c)) {
         heap_corrupt(h, "chunk %llu in small bin %u has head 0x%llx", (unsigned long long)c, i,
@@ -280,6 +302,8 @@ static uint64_t alloc_small(struct heap *h, uint64_t nb)
         size = (uint64_t)j << 4;
     } else if (sb->sb_treemap) {
         c = tree_best_fit(h, nb);
+        if (c && !free_chunk_ok(h, c, "tree bin"))
+            return 0;
         if (c) {
             size = ch_size(h, c);
             tree_unlink(h, c);
@@ -298,7 +322,7 @@ static uint64_t alloc_large(struct heap *h, uint64_t nb)
     struct fmt_superblock *sb = h->sb;
     uint64_t dvsize = sb->sb_dv ? ch_size(h, sb->sb_dv) : 0;
     uint64_t c = sb->sb_treemap ? tree_best_fit(h, nb) : 0;
-    if (h->err)
+    if (h->err || (c && !free_chunk_ok(h, c, "tree bin")))
         return 0;
     if (c) {
         uint64_t size = ch_size(h, c);
@@ -383,8 +407,6 @@ int heap_validate_block(struct heap *h, uint64_t p)
             why = "is not the start of a block";
         else if (!(head & CH_CINUSE))
             why = "is not allocated (already freed?)";
-        else if (size <= CH_CACHE_MAX && hw(h, p + 8) == ch_cache_marker(c, h->salt))
-            why = "is not allocated (already freed, into a thread cache)";
         else if (!ch_pinuse(h, c + size) || (c + size < top && !ch_tag_ok(h, c + size)))
             why = "is not the start of a block";
         else if (!(head & CH_PINUSE)) {
@@ -437,6 +459,8 @@ static void free_chunk(struct heap *h, uint64_t c)
                          (unsigned long long)c, (unsigned long long)psize);
             return;
         }
+        if (!free_chunk_ok(h, prev, "previous chunk"))
+            return;
         punched |= ch_punched(h, prev);
         absorb_free(h, prev, psize, &is_dv);
         c = prev;
@@ -460,6 +484,8 @@ static void free_chunk(struct heap *h, uint64_t c)
         return;
     if (!ch_cinuse(h, next)) {
         uint64_t nsize = ch_size(h, next);
+        if (!free_chunk_ok(h, next, "next chunk"))
+            return;
         punched |= ch_punched(h, next);
         absorb_free(h, next, nsize, &is_dv);
         size += nsize;
@@ -543,6 +569,8 @@ static bool grow_in_place(struct heap *h, uint64_t c, uint64_t size, uint64_t nb
         return false;
     uint64_t nsize = ch_size(h, next);
     if (size + nsize < nb)
+        return false;
+    if (!free_chunk_ok(h, next, "next chunk"))
         return false;
     /* Fill before anything changes, so that running out of disk here
      * leaves nothing half done (realloc then tries moving instead). */

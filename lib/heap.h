@@ -36,6 +36,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "format.h"
 #include "log.h"
@@ -76,6 +77,17 @@ static inline uint64_t hw(const struct heap *h, uint64_t off)
 }
 static inline void hset(struct heap *h, uint64_t off, uint64_t v)
 {
+    /* Last line of defence against a damaged heap: never store outside the
+     * state part and the mapped file (the checks before it should catch
+     * every such case with a better message). */
+    if (fm_unlikely(off < FMT_STATE_CHECKED_OFF || off > h->mapped_size - 8)) {
+        if (!h->err) {
+            h->err = FM_ECORRUPT;
+            snprintf(h->msg, sizeof h->msg, "refused a store at offset %llu, outside the heap",
+                     (unsigned long long)off);
+        }
+        return;
+    }
     log_set(h->base, off, v);
 }
 

@@ -137,6 +137,8 @@ static void take_place(struct heap *h, unsigned i, uint64_t x, uint64_t r)
 {
     uint64_t parent = hw(h, x + F_PARENT);
     uint64_t c0 = child(h, x, 0), c1 = child(h, x, 1);
+    if ((parent && !link_ok(h, parent)) || (c0 && !link_ok(h, c0)) || (c1 && !link_ok(h, c1)))
+        return;
     hset(h, r + F_CHILD0, c0);
     hset(h, r + F_CHILD1, c1);
     if (c0)
@@ -178,8 +180,11 @@ void tree_unlink(struct heap *h, uint64_t x)
         return;
     }
     uint64_t c0 = child(h, x, 0), c1 = child(h, x, 1);
+    uint64_t parent = hw(h, x + F_PARENT);
+    if ((parent && !link_ok(h, parent)) || (c0 && !link_ok(h, c0)) || (c1 && !link_ok(h, c1)))
+        return;
     if (!c0 && !c1) {
-        replace_in_parent(h, i, hw(h, x + F_PARENT), x, 0);
+        replace_in_parent(h, i, parent, x, 0);
         return;
     }
     /* Replace x by a leaf of its subtree. */

@@ -270,6 +270,24 @@ bool tc_free(struct fm_arena *a, void *ptr)
 
 /* ---- checking and recovery ----------------------------------------------------- */
 
+bool tc_holds(struct fm_arena *a, uint64_t c)
+{
+    unsigned cls = (unsigned)(ch_size(&a->heap, c) >> 4);
+    bool found = false;
+    if (!a->tc || cls >= TC_NCLASSES)
+        return false;
+    tc_lock_all(a);
+    for (unsigned i = 0; i < TC_MAX && !found; i++) {
+        uint64_t x = a->tc[i].heads[cls];
+        for (uint32_t k = 0; k < a->tc[i].counts[cls] && x && !found; k++) {
+            found = x == c;
+            x = word_load(a->base, x + CH_PAYLOAD);
+        }
+    }
+    tc_unlock_all(a);
+    return found;
+}
+
 static int cmp_u64(const void *x, const void *y)
 {
     uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;

@@ -69,6 +69,8 @@ void tc_unlock_all(struct fm_arena *a);
 /* The chunks all caches hold, sorted (*out malloc'd; caches locked).
  * 0 or ENOMEM. */
 int tc_collect(struct fm_arena *a, uint64_t **out, size_t *n);
+/* Does some cache list hold chunk c?  (Arena lock held; takes the cache locks.) */
+bool tc_holds(struct fm_arena *a, uint64_t c);
 /* T2 against the heap walk's count of marked chunks; 0 or FM_ECORRUPT. */
 int tc_verify(struct fm_arena *a, uint64_t marked, char *msg, size_t msg_len);
 /* Recovery: free every marked chunk (the arena is not shared yet). */

@@ -43,19 +43,24 @@ static inline void fuzz_fail(const char *fmt, ...)
             fuzz_fail(__VA_ARGS__);                                                \
     } while (0)
 
-/* ---- the arena file: one path per process, removed at exit ---------------- */
+/* ---- the arena file: one per process, never left behind --------------------- */
 
 static char fuzz_path_buf[600];
+static char fuzz_named_buf[600];
 
 static inline void fuzz_path_remove(void)
 {
-    if (fuzz_path_buf[0])
-        unlink(fuzz_path_buf);
+    if (fuzz_named_buf[0])
+        unlink(fuzz_named_buf);
 }
 
 /*
- * "<dir>/<name>.<pid>.fm".  The directory is $FUZZ_TMPDIR, else /dev/shm
- * when it is writable (no disk I/O per execution), else $TMPDIR or /tmp.
+ * The path of this process's arena file.  The file is made in $FUZZ_TMPDIR,
+ * else /dev/shm when it is writable (no disk I/O per execution), else
+ * $TMPDIR or /tmp -- and unlinked at once, kept open, and reached through
+ * /proc/self/fd/N: a run that dies of a finding leaves no file behind, and
+ * children forked later reach the same file by the same path.  Without
+ * /proc it stays a named file, removed at exit.
  */
 static inline const char *fuzz_path(const char *name)
 {
@@ -67,9 +72,19 @@ static inline const char *fuzz_path(const char *name)
             dir = getenv("TMPDIR");
         if (!dir)
             dir = "/tmp";
-        snprintf(fuzz_path_buf, sizeof fuzz_path_buf, "%s/%s.%ld.fm", dir, name,
+        snprintf(fuzz_named_buf, sizeof fuzz_named_buf, "%s/%s.%ld.fm", dir, name,
                  (long)getpid());
-        atexit(fuzz_path_remove);
+        int fd = open(fuzz_named_buf, O_RDWR | O_CREAT | O_TRUNC, 0600);
+        FUZZ_REQUIRE(fd >= 0, "cannot create %s", fuzz_named_buf);
+        snprintf(fuzz_path_buf, sizeof fuzz_path_buf, "/proc/self/fd/%d", fd);
+        if (access(fuzz_path_buf, F_OK) == 0) {
+            unlink(fuzz_named_buf); /* fd stays open for the life of the process */
+            fuzz_named_buf[0] = 0;
+        } else {
+            close(fd);
+            snprintf(fuzz_path_buf, sizeof fuzz_path_buf, "%s", fuzz_named_buf);
+            atexit(fuzz_path_remove);
+        }
     }
     return fuzz_path_buf;
 }

@@ -208,7 +208,7 @@ static void make_open_corpus(void)
     printf("%s:\n", open_dir);
     fi = fresh(work);
     finish(fi);
-    keep(work, "fresh_clean.fm");
+    keep(work, "fresh_clean.arena");
 
     /* Dirty with an empty log: opened read-write, never closed. */
     fflush(NULL);
@@ -218,17 +218,17 @@ static void make_open_corpus(void)
         _exit(0);
     }
     waitpid(pid, NULL, 0);
-    keep(work, "fresh_dirty.fm");
+    keep(work, "fresh_dirty.arena");
 
     fi = fresh(work);
     shape_blocks(fi);
     finish(fi);
-    keep(work, "blocks_clean.fm");
+    keep(work, "blocks_clean.arena");
 
     fi = fresh(base_path);
     shape_bins(fi);
     finish(fi);
-    keep(base_path, "bins_clean.fm");
+    keep(base_path, "bins_clean.arena");
 
     /* The same, dirty: its state part is not checksummed, so a fuzzer can
      * change bin heads and the top directly. */
@@ -240,7 +240,7 @@ static void make_open_corpus(void)
         _exit(0);
     }
     waitpid(pid, NULL, 0);
-    keep(work, "bins_dirty.fm");
+    keep(work, "bins_dirty.arena");
 
     /* Dirty with an operation in flight: half way, and at its commit. */
     static const struct {
@@ -253,9 +253,9 @@ static void make_open_corpus(void)
     };
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
         long steps = count_steps(ops[i].op);
-        snprintf(name, sizeof name, "log_%s_half.fm", ops[i].name);
+        snprintf(name, sizeof name, "log_%s_half.arena", ops[i].name);
         crash_at(ops[i].op, steps / 2, name);
-        snprintf(name, sizeof name, "log_%s_commit.fm", ops[i].name);
+        snprintf(name, sizeof name, "log_%s_commit.arena", ops[i].name);
         crash_at(ops[i].op, steps, name); /* the step before the log is cleared */
     }
 
@@ -450,8 +450,8 @@ int main(int argc, char **argv)
     char tmp[] = "/tmp/fmcorpus.XXXXXX";
     if (!mkdtemp(tmp))
         die("mkdtemp");
-    snprintf(work, sizeof work, "%s/work.fm", tmp);
-    snprintf(base_path, sizeof base_path, "%s/base.fm", tmp);
+    snprintf(work, sizeof work, "%s/work.arena", tmp);
+    snprintf(base_path, sizeof base_path, "%s/base.arena", tmp);
     make_open_corpus();
     make_ops_corpus();
     unlink(work);

@@ -5,7 +5,7 @@
 #
 # Builds gen_corpus in BUILDDIR (default: build) and replaces the seeds in
 # test/fuzz/corpus_open and test/fuzz/corpus_ops with fresh ones.  Files
-# that are not seeds (findings, named crash-* or finding-*, and anything
+# that are not seeds (findings, named finding-*, and anything
 # a fuzzer added) are left alone.  The arena id is random, so every run
 # writes different bytes of the same shapes; commit the result.
 set -euo pipefail
@@ -18,7 +18,7 @@ fi
 ninja -C "$build" test/fuzz/gen_corpus >/dev/null
 mkdir -p "$here/corpus_open" "$here/corpus_ops"
 # The seeds gen_corpus writes (keep this list in step with gen_corpus.c).
-rm -f "$here"/corpus_open/{fresh,blocks,bins,log}_*.fm \
+rm -f "$here"/corpus_open/{fresh,blocks,bins,log}_*.arena "$here"/corpus_open/{fresh,blocks,bins,log}_*.fm \
       "$here"/corpus_open/{empty,zero_4k,header_only,magic_only}.bin \
       "$here"/corpus_ops/{each_op,small_churn,tree_churn,grow_trim,realloc_chain,memalign,crash_linked,bad_frees}.bin \
       "$here"/corpus_ops/random_*.bin
