@@ -85,7 +85,9 @@ mtest() {
     shift
     local log rc=0 passed failed skipped
     log=$(mktemp)
-    meson test --print-errorlogs "$@" 2>&1 | tee "$log" || rc=$?
+    # Each run its own log (meson-logs/LABEL.json): the closing totals
+    # (scripts/test_totals.py) read every one of them.
+    meson test --print-errorlogs --logbase "$label" "$@" 2>&1 | tee "$log" || rc=$?
     passed=$(awk '/^Ok:/ {p += $2} /^Expected Fail:/ {p += $3} END {print p + 0}' "$log")
     failed=$(awk '/^Fail:/ {f += $2} /^Unexpected Pass:/ {f += $3} /^Timeout:/ {f += $2}
                   END {print f + 0}' "$log")
