@@ -393,7 +393,7 @@ static int check_locked(struct fm_arena *a, struct heap_totals *tot)
     tc_lock_all(a);
     int err = tc_collect(a, &cached, &n);
     if (!err)
-        err = heap_check_live(a->base, a->heap.mapped_size, cached ? cached : (uint64_t *)"", n,
+        err = heap_check_live(a->base, a->heap.mapped_size, cached, n,
                               tot, a->check_msg, sizeof a->check_msg);
     free(cached);
     return err;

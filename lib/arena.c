@@ -165,8 +165,7 @@ static int reserve(struct fm_arena *a, uint64_t want, uint64_t at_least, bool fi
     uintptr_t r = (uintptr_t)raw, b = (r + FM_BASE_ALIGN - 1) & ~(uintptr_t)(FM_BASE_ALIGN - 1);
     if (b > r)
         os_unmap(raw, b - r);
-    if (FM_BASE_ALIGN - (b - r) > 0)
-        os_unmap((char *)b + want, FM_BASE_ALIGN - (b - r));
+    os_unmap((char *)b + want, FM_BASE_ALIGN - (b - r)); /* never empty: b - r < align */
     a->base = (char *)b;
     a->reserved = want;
     if (a->max_size > want)

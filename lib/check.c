@@ -16,7 +16,8 @@
 #include "heap.h"
 
 struct checker {
-    const uint64_t *cached; /* sorted offsets of cached chunks, or NULL: read markers */
+    bool live;              /* an open arena: the cache lists, not markers, say what is cached */
+    const uint64_t *cached; /* sorted offsets of the chunks thread caches hold */
     size_t ncached;
     const char *base;
     const struct fmt_superblock *sb;
@@ -96,7 +97,7 @@ static int claim(struct checker *k, uint64_t c, const char *where)
  * that word of a live block.  Recovery (single-threaded) reads markers. */
 static bool is_cached(const struct checker *k, uint64_t c)
 {
-    if (!k->cached)
+    if (!k->live)
         return rd(k, c + CH_MARKER_OFF) == ch_cache_marker(c, k->salt);
     return find_sorted(k->cached, k->ncached, c) >= 0;
 }
@@ -242,18 +243,12 @@ static int check_tree_node(struct checker *k, unsigned i, uint64_t t, uint64_t p
     return 0;
 }
 
-int heap_check(const char *base, uint64_t mapped_size, struct heap_totals *tot, char *msg,
-               size_t msg_len)
+/* The whole check, for either kind of checker. */
+static int check_all(struct checker k, uint64_t mapped_size, struct heap_totals *tot)
 {
-    return heap_check_live(base, mapped_size, NULL, 0, tot, msg, msg_len);
-}
-
-int heap_check_live(const char *base, uint64_t mapped_size, const uint64_t *cached,
-                    size_t ncached, struct heap_totals *tot, char *msg, size_t msg_len)
-{
-    const struct fmt_superblock *sb = (const struct fmt_superblock *)(const void *)base;
-    struct checker k = {.base = base, .sb = sb, .msg = msg, .msg_len = msg_len,
-                        .salt = fmt_salt(sb), .cached = cached, .ncached = ncached};
+    const struct fmt_superblock *sb = k.sb;
+    char *msg = k.msg;
+    size_t msg_len = k.msg_len;
     memset(tot, 0, sizeof *tot);
     if (msg_len)
         msg[0] = 0;
@@ -294,4 +289,23 @@ out:
     free(k.free_offs);
     free(k.seen);
     return err;
+}
+
+int heap_check(const char *base, uint64_t mapped_size, struct heap_totals *tot, char *msg,
+               size_t msg_len)
+{
+    const struct fmt_superblock *sb = (const struct fmt_superblock *)(const void *)base;
+    struct checker k = {.base = base, .sb = sb, .msg = msg, .msg_len = msg_len,
+                        .salt = fmt_salt(sb)};
+    return check_all(k, mapped_size, tot);
+}
+
+int heap_check_live(const char *base, uint64_t mapped_size, const uint64_t *cached,
+                    size_t ncached, struct heap_totals *tot, char *msg, size_t msg_len)
+{
+    const struct fmt_superblock *sb = (const struct fmt_superblock *)(const void *)base;
+    struct checker k = {.base = base, .sb = sb, .msg = msg, .msg_len = msg_len,
+                        .salt = fmt_salt(sb), .live = true, .cached = cached,
+                        .ncached = ncached};
+    return check_all(k, mapped_size, tot);
 }

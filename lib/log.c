@@ -9,7 +9,6 @@
 bool fm__cp_armed;
 static long cp_target;
 static long cp_steps;
-uint64_t fm__log_high_water;
 
 void fm__cp_step(void)
 {
@@ -45,8 +44,6 @@ void log_rollback(char *base)
 {
     struct fmt_superblock *sb = (struct fmt_superblock *)(void *)base;
     uint64_t n = sb->sb_log_count;
-    if (n > fm__log_high_water)
-        fm__log_high_water = n;
     while (n-- > 0) {
         word_store(base, sb->sb_log[n].off, sb->sb_log[n].old);
         atomic_signal_fence(memory_order_seq_cst);

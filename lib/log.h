@@ -128,7 +128,5 @@ static inline void log_commit(char *base)
  * an operation fails half way, and by recovery (on a validated log). */
 void log_rollback(char *base);
 
-/* Deepest the log has been in this process (for tests and tuning). */
-extern uint64_t fm__log_high_water;
 
 #endif

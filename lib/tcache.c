@@ -196,7 +196,7 @@ static uint64_t refill(struct fm_arena *a, struct tcache *tc, uint64_t nb)
             h->err = 0;
             break;
         }
-        hset(h, p + 8, tc_marker(c, h->salt)); /* cached from its commit on */
+        hset(h, p + 8, ch_cache_marker(c, h->salt)); /* cached from its commit on */
         log_commit(a->base);
         push(a, tc, c, (unsigned)(ch_size(h, c) >> 4));
     }
@@ -246,7 +246,7 @@ bool tc_free(struct fm_arena *a, void *ptr)
     if (size > TC_MAX_CHUNK || size < CH_MIN || !(head & CH_CINUSE) ||
         c + size + CH_PAYLOAD > h->mapped_size || head >> CH_TAG_SHIFT != ch_tag(c, h->salt) ||
         !(word_load(a->base, c + size + F_HEAD) & CH_PINUSE) ||
-        word_load(a->base, p + 8) == tc_marker(c, h->salt))
+        word_load(a->base, p + 8) == ch_cache_marker(c, h->salt))
         return false;
     struct tcache *tc = tc_get(a);
     if (!tc)
@@ -262,7 +262,7 @@ bool tc_free(struct fm_arena *a, void *ptr)
         pthread_mutex_unlock(&a->lock);
     }
     log_crashpoint();
-    word_store(a->base, p + 8, tc_marker(c, h->salt)); /* T3: free from here on */
+    word_store(a->base, p + 8, ch_cache_marker(c, h->salt)); /* T3: free from here on */
     push(a, tc, c, cls);
     tc_unlock(tc);
     return true;
@@ -331,7 +331,7 @@ int tc_verify(struct fm_arena *a, uint64_t marked, char *msg, size_t msg_len)
             for (uint32_t k = 0; k < a->tc[i].counts[cls]; k++) {
                 if (!c || c < FMT_HEAP_OFF || c >= h->sb->sb_top || !ch_cinuse(h, c) ||
                     ch_size(h, c) >> 4 != cls ||
-                    word_load(a->base, c + CH_PAYLOAD + 8) != tc_marker(c, h->salt)) {
+                    word_load(a->base, c + CH_PAYLOAD + 8) != ch_cache_marker(c, h->salt)) {
                     snprintf(msg, msg_len,
                              "thread cache %u, class %u: entry %u (chunk %llu) is not a "
                              "cached block",
@@ -370,7 +370,7 @@ int tc_sweep(struct fm_arena *a, uint64_t *swept)
             goto out;
         }
         if (!ch_cinuse(h, c) || size > TC_MAX_CHUNK ||
-            hw(h, c + CH_PAYLOAD + 8) != tc_marker(c, h->salt))
+            hw(h, c + CH_PAYLOAD + 8) != ch_cache_marker(c, h->salt))
             continue;
         if (n == cap) {
             uint64_t *m = realloc(marked, (cap = cap ? 2 * cap : 256) * sizeof *m);

@@ -11,7 +11,7 @@
  * block is listed twice; it does not read unlisted blocks' bytes, which
  * belong to the user):
  *   T1 a cached block is a chunk the heap counts as in use whose payload
- *      word 1 holds tc_marker(chunk); no other in-use chunk holds its own
+ *      word 1 holds ch_cache_marker(chunk) (format.h); no other in-use chunk holds its own
  *      marker (the heap clears a stale one, logged, when it hands a chunk
  *      out)
  *   T2 every cached block is on exactly one list of one cache of the
@@ -52,7 +52,6 @@ struct tcache {
     uint32_t counts[TC_NCLASSES];
 };
 
-#define tc_marker ch_cache_marker
 
 int tc_init(struct fm_arena *a);
 /* Give every cached block back to the heap (arena lock held). */

@@ -72,7 +72,6 @@ int tool_fail(const struct tool_args *a, int err, const char *why);
  * "fmtool: FILE: <what>: <msg>" and the JSON error object.  Returns 1. */
 int tool_corrupt(const struct tool_args *a, const char *what, const char *msg);
 /* pread exactly len bytes at off: 0, an errno, or EIO at end of file. */
-int tool_pread(int fd, void *buf, size_t len, uint64_t off);
 
 /*
  * A report printed either as "label:  value" lines or as one JSON object

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "fmtool.h"
+#include "os.h"
 #include "heap.h"
 
 /* ---- info ---------------------------------------------------------------------- */
@@ -47,7 +48,7 @@ static int read_header(const char *path, unsigned char hdr[FMT_HEADER_SIZE], uin
     *real = (uint64_t)st.st_size;
     size_t n = *real < FMT_HEADER_SIZE ? (size_t)*real : FMT_HEADER_SIZE;
     memset(hdr, 0, FMT_HEADER_SIZE);
-    if (n && (err = tool_pread(fd, hdr, n, 0)))
+    if (n && (err = os_pread(fd, hdr, n, 0)))
         goto out;
     if (all_zero(hdr, n))
         err = FM_EEMPTY;

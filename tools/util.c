@@ -18,6 +18,7 @@
 
 #include "fmtool.h"
 #include "heap.h"
+#include "os.h"
 
 /* ---- messages ---------------------------------------------------------------- */
 
@@ -299,19 +300,6 @@ const char *bytes_words(uint64_t n, char buf[64])
 
 /* ---- opening ------------------------------------------------------------------- */
 
-int tool_pread(int fd, void *buf, size_t len, uint64_t off)
-{
-    char *p = buf;
-    while (len > 0) {
-        ssize_t n = pread(fd, p, len, (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return n < 0 ? errno : EIO;
-        p += n, len -= (size_t)n, off += (uint64_t)n;
-    }
-    return 0;
-}
 
 /* Recovery as fm_open does it, on a private copy-on-write mapping: nothing
  * reaches the file.  The reason the heap fails, or "" if it passes. */
@@ -343,7 +331,7 @@ void tool_explain_open_error(const char *path, int err, char *why, size_t why_le
     /* A shared lock, as a reader's open takes: no writer changes the file
      * while we look.  If a writer holds it, there is nothing to explain. */
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < (off_t)FMT_HEADER_SIZE ||
-        flock(fd, LOCK_SH | LOCK_NB) != 0 || tool_pread(fd, hdr, sizeof hdr, 0) != 0)
+        flock(fd, LOCK_SH | LOCK_NB) != 0 || os_pread(fd, hdr, sizeof hdr, 0) != 0)
         goto out;
     uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), real = (uint64_t)st.st_size;
     const struct fmt_superblock *sb = (const void *)hdr;
