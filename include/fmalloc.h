@@ -46,7 +46,7 @@ extern "C" {
 #define FM_VERSION_MINOR 1
 #define FM_VERSION_PATCH 0
 /** Version of the on-disk format this library reads and writes. */
-#define FM_FORMAT_VERSION 1
+#define FM_FORMAT_VERSION 2
 
 /** An offset from the start of the arena file; 0 means NULL. */
 typedef uint64_t fm_off_t;

@@ -173,8 +173,10 @@ static int reserve(struct fm_arena *a, uint64_t want, uint64_t at_least, bool fi
     return 0;
 }
 
+/* 0 (needs_init says whether to lay out a new arena) or why not; a wrong
+ * version is described in msg. */
 static int validate_header(int fd, uint64_t real_size, uint64_t page, unsigned char *hdr,
-                           bool *needs_init)
+                           bool *needs_init, char *msg, size_t msg_len)
 {
     size_t n = real_size < FMT_HEADER_SIZE ? (size_t)real_size : FMT_HEADER_SIZE;
     memset(hdr, 0, FMT_HEADER_SIZE);
@@ -200,7 +202,14 @@ static int validate_header(int fd, uint64_t real_size, uint64_t page, unsigned c
         return memcmp(hdr, FMT_MAGIC, n < FMT_MAGIC_LEN ? n : FMT_MAGIC_LEN) == 0
                    ? FM_ETRUNCATED
                    : FM_EBADMAGIC;
-    return fmt_check_identity(hdr, page);
+    err = fmt_check_identity(hdr, page);
+    if (err == FM_EVERSION) {
+        uint32_t v;
+        memcpy(&v, hdr + offsetof(struct fmt_superblock, sb_version), sizeof v);
+        snprintf(msg, msg_len, "the file is format version %u; this library reads version %u",
+                 (unsigned)v, (unsigned)FMT_VERSION);
+    }
+    return err;
 }
 
 static int open_arena(struct fm_arena *a, const char *path, const struct fm_options *o)
@@ -216,7 +225,8 @@ static int open_arena(struct fm_arena *a, const char *path, const struct fm_opti
         return err == ENODEV ? FM_ENOTFILE : err;
     if ((err = os_lock(a->fd, !rdonly)))
         return err == EWOULDBLOCK ? FM_ELOCKED : err;
-    if ((err = validate_header(a->fd, real, page, hdr, &needs_init)))
+    if ((err = validate_header(a->fd, real, page, hdr, &needs_init, a->check_msg,
+                               sizeof a->check_msg)))
         return err;
     if (needs_init) {
         if (!(o->flags & FM_CREATE))
@@ -226,7 +236,8 @@ static int open_arena(struct fm_arena *a, const char *path, const struct fm_opti
         a->initialised = true;
         a->initialised_empty = real == 0;
         if ((err = os_file_size(a->fd, &real)) ||
-            (err = validate_header(a->fd, real, page, hdr, &needs_init)))
+            (err = validate_header(a->fd, real, page, hdr, &needs_init, a->check_msg,
+                                   sizeof a->check_msg)))
             return err;
     }
     const struct fmt_superblock *hsb = (const void *)hdr;

@@ -13,6 +13,7 @@
 #define FM_ARENA_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -34,6 +35,8 @@ struct fm_arena {
     uint64_t reserved;           /* bytes of address space reserved at base */
     uint64_t max_size;           /* most the file may grow to */
     struct tcache *tc;           /* TC_MAX thread caches (tcache.h), NULL if read-only */
+    bool tc_asym;                /* caches are stopped with membarrier (tcache.c) */
+    atomic_bool tc_stop;         /* a checker is stopping the caches' fast paths */
     uint64_t gen;                /* unique per open in this process: keys thread-local lookups */
     pthread_key_t tc_key;        /* this thread's cache */
     struct heap heap;

@@ -112,10 +112,10 @@ static int walk_chunks(struct checker *k, struct heap_totals *tot)
         if (top - c < CH_MIN)
             return bad(k, "chunk at %llu overlaps the top", (unsigned long long)c);
         uint64_t head = rd(k, c + F_HEAD), size = head & CH_SIZE_MASK;
-        if (head >> CH_TAG_SHIFT != ch_tag(c, k->salt))
+        if (!ch_head_ok(c, head, k->salt))
             return bad(k, "chunk at %llu has a damaged header (tag 0x%04llx, expected 0x%04llx)",
                        (unsigned long long)c, (unsigned long long)(head >> CH_TAG_SHIFT),
-                       (unsigned long long)ch_tag(c, k->salt));
+                       (unsigned long long)ch_tag(c, head, k->salt));
         if (size < CH_MIN || size % CH_ALIGN || size > top - c)
             return bad(k, "chunk at %llu has impossible size %llu", (unsigned long long)c,
                        (unsigned long long)size);

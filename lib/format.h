@@ -1,5 +1,5 @@
 /*
- * format.h -- the on-disk layout of an arena file, format version 1.
+ * format.h -- the on-disk layout of an arena file, format version 2.
  *
  * Layer: format (no system calls).  This header is the single source of
  * truth for every byte of the file; docs/format.md mirrors it field for
@@ -140,19 +140,30 @@ _Static_assert(FMT_ROOT_OFF + FMT_ROOT_SIZE == FMT_HEAP_OFF, "root region ends w
 
 /*
  * The top 16 bits of every chunk head are a tag: a hash of the chunk's own
- * offset and the arena's salt (the first 8 bytes of sb_arena_id, read
- * little-endian).  A header copied to another place, or from another
- * arena, fails the tag, so freeing a pointer into the middle of a block is
- * caught even when the bytes in front of it look like a header.
+ * offset, the arena's salt (the first 8 bytes of sb_arena_id, read
+ * little-endian) and the head's other 48 bits (size and flags).  A header
+ * copied to another place, or from another arena, fails the tag, so freeing
+ * a pointer into the middle of a block is caught even when the bytes in
+ * front of it look like a header; and a head whose size or flags were
+ * damaged fails it too, so a head that passes can be trusted on its own
+ * (the thread caches' free path reads nothing else).
  */
-static inline uint64_t ch_tag(uint64_t c, uint64_t salt)
+#define CH_LOW_MASK 0x0000ffffffffffffull /* head bits the tag covers: size and flags */
+static inline uint64_t ch_tag(uint64_t c, uint64_t head, uint64_t salt)
 {
-    return ((c ^ salt) * 0x9e3779b97f4a7c15ull) >> CH_TAG_SHIFT;
+    uint64_t x = ((c ^ salt) * 0x9e3779b97f4a7c15ull) ^ (head & CH_LOW_MASK);
+    return (x * 0xbf58476d1ce4e5b9ull) >> CH_TAG_SHIFT;
 }
 
 static inline uint64_t ch_tagged(uint64_t c, uint64_t salt, uint64_t size_and_flags)
 {
-    return (size_and_flags & ~(0xffffull << CH_TAG_SHIFT)) | ch_tag(c, salt) << CH_TAG_SHIFT;
+    uint64_t low = size_and_flags & CH_LOW_MASK;
+    return low | ch_tag(c, low, salt) << CH_TAG_SHIFT;
+}
+
+static inline bool ch_head_ok(uint64_t c, uint64_t head, uint64_t salt)
+{
+    return head >> CH_TAG_SHIFT == ch_tag(c, head, salt);
 }
 
 /*
@@ -166,7 +177,7 @@ static inline uint64_t ch_cache_marker(uint64_t c, uint64_t salt)
     return ((c ^ ~salt) * 0xd6e8feb86659fd93ull) | 1;
 }
 #define CH_MARKER_OFF 24u /* from the chunk: payload word 1 */
-#define CH_CACHE_MAX 496u /* thread caches hold chunks up to this size */
+#define CH_CACHE_MAX 1040u /* thread caches hold chunks up to this size */
 
 static inline uint64_t fmt_salt(const void *sb)
 {

@@ -376,6 +376,49 @@ uint64_t heap_take_binned(struct heap *h, uint64_t nb)
     return c && !h->err ? c + CH_PAYLOAD : 0;
 }
 
+/*
+ * Carve up to kmax in-use chunks of nb, side by side, from the start of the
+ * free chunk (or top) at x, without growing the file.  A thread cache's
+ * refill calls it right after heap_malloc(nb) with x just past that block:
+ * the heap's own placement chose the spot, and the cache takes a few more
+ * blocks from the same place, so that one thread's blocks share cache lines
+ * with each other rather than with another thread's.  Returns how many it
+ * carved (0 if x is not free or has no room); the chunks may hold stale
+ * markers, which the caller overwrites.
+ */
+unsigned heap_extend_run(struct heap *h, uint64_t x, uint64_t nb, unsigned kmax)
+{
+    struct fmt_superblock *sb = h->sb;
+    bool is_top = x == sb->sb_top;
+    if (nb < CH_MIN || nb % CH_ALIGN || kmax == 0 || x < FMT_HEAP_OFF || x > sb->sb_top)
+        return 0;
+    if (!is_top && (ch_cinuse(h, x) || !free_chunk_ok(h, x, "run")))
+        return 0;
+    uint64_t size = is_top ? top_size(h) : ch_size(h, x);
+    uint64_t room = is_top ? (size > CH_MIN ? size - CH_MIN : 0) : size;
+    uint64_t k = room / nb < kmax ? room / nb : kmax;
+    if (k && !is_top && size - k * nb && size - k * nb < CH_MIN)
+        k--; /* no remainder too small to be a chunk */
+    if (k == 0)
+        return 0;
+    uint64_t total = k * nb;
+    if (is_top) {
+        take_from_top(h, x, total, CH_PINUSE);
+    } else if (x == sb->sb_dv) {
+        carve_dv(h, total);
+    } else {
+        bin_unlink(h, x, size);
+        uint64_t r = split(h, x, size, total);
+        if (r)
+            bin_insert(h, r, size - total);
+    }
+    if (h->err)
+        return 0;
+    for (uint64_t i = 0; i < k; i++)
+        set_head(h, x + i * nb, nb | CH_PINUSE | CH_CINUSE);
+    return h->err ? 0 : (unsigned)k;
+}
+
 uint64_t heap_malloc(struct heap *h, size_t n)
 {
     uint64_t nb = request_to_size(n);

@@ -95,7 +95,7 @@ static inline uint64_t ch_head(const struct heap *h, uint64_t c) { return hw(h, 
 static inline uint64_t ch_size(const struct heap *h, uint64_t c) { return ch_head(h, c) & CH_SIZE_MASK; }
 static inline bool ch_tag_ok(const struct heap *h, uint64_t c)
 {
-    return ch_head(h, c) >> CH_TAG_SHIFT == ch_tag(c, h->salt);
+    return ch_head_ok(c, ch_head(h, c), h->salt);
 }
 static inline bool ch_cinuse(const struct heap *h, uint64_t c) { return ch_head(h, c) & CH_CINUSE; }
 static inline bool ch_pinuse(const struct heap *h, uint64_t c) { return ch_head(h, c) & CH_PINUSE; }
@@ -132,6 +132,9 @@ uint64_t heap_memalign(struct heap *h, size_t alignment, size_t n);
 /* A chunk of exactly small size nb (or 16 more) from a small bin, 0 if
  * those bins are empty: carves nothing new (thread-cache refills). */
 uint64_t heap_take_binned(struct heap *h, uint64_t nb);
+/* Up to kmax in-use chunks of size nb carved side by side from the start of
+ * the free chunk or top at x (no growth); returns how many (thread caches). */
+unsigned heap_extend_run(struct heap *h, uint64_t x, uint64_t nb, unsigned kmax);
 /* Resize in place if possible, else allocate, copy, free.  0 on failure
  * (the old block is untouched once the caller rolls back). */
 uint64_t heap_realloc(struct heap *h, uint64_t p, size_t n);

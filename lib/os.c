@@ -26,6 +26,10 @@
 #if FM_HAVE_PUNCH_HOLE
 #include <linux/falloc.h>
 #endif
+#if FM_HAVE_MEMBARRIER
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#endif
 
 /* ---- fault injection (tests only) ------------------------------------- */
 
@@ -283,4 +287,43 @@ uint64_t os_time_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- process-wide memory barrier -------------------------------------- */
+
+#if FM_HAVE_MEMBARRIER
+static int membarrier(int cmd)
+{
+    return syscall(SYS_membarrier, cmd, 0, 0) == 0 ? 0 : errno;
+}
+#endif
+
+int os_barrier_register(void)
+{
+#if FM_HAVE_MEMBARRIER
+    long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0); /* a bit mask */
+    if (cmds < 0)
+        return errno;
+    if (!(cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) || !(cmds & MEMBARRIER_CMD_GLOBAL))
+        return ENOSYS;
+    return membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED);
+#else
+    return ENOSYS;
+#endif
+}
+
+int os_barrier_all(void)
+{
+#if FM_HAVE_MEMBARRIER
+    if (membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
+        return 0;
+    /* A child of fork() does not inherit the registration: register again,
+     * or make do with the global barrier (slower, always there). */
+    if (membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0 &&
+        membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
+        return 0;
+    return membarrier(MEMBARRIER_CMD_GLOBAL);
+#else
+    return ENOSYS;
+#endif
 }

@@ -60,6 +60,14 @@ int os_unmap_to_reserve(void *addr, uint64_t len);
 int os_unmap(void *addr, uint64_t len);
 int os_msync(void *addr, uint64_t len);
 
+/* membarrier(2), private expedited: os_barrier_register once per process
+ * (0, or ENOSYS/EINVAL/... where the kernel or build lacks it), then
+ * os_barrier_all runs a full memory barrier on every thread of the process
+ * that is running.  os_barrier_all falls back to the slower global command
+ * if the registration was lost (a forked child); 0 or the errno. */
+int os_barrier_register(void);
+int os_barrier_all(void);
+
 uint64_t os_page_size(void);
 void os_random(void *buf, size_t len);
 uint64_t os_time_ns(void);

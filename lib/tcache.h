@@ -3,10 +3,11 @@
  *
  * Layer: between heap and api.  A thread's fm_malloc/fm_free of blocks up to
  * TC_MAX_CHUNK bytes are served from its own lists, without the arena lock
- * and without touching heap metadata; the lists are refilled from and
- * flushed to the heap in batches under the arena lock.
+ * and without touching heap metadata; the lists are refilled from the heap
+ * (in runs of adjacent blocks), flushed to it and trimmed in batches under
+ * the arena lock.
  *
- * Invariants (fm_check verifies, with every cache locked, that each listed
+ * Invariants (fm_check verifies, with every cache stopped, that each listed
  * block is an in-use chunk of its class holding its marker and that no
  * block is listed twice; it does not read unlisted blocks' bytes, which
  * belong to the user):
@@ -21,9 +22,12 @@
  *   T3 the marker store is the commit point of a cached free, and clearing
  *      it the commit point of a cached malloc: a crash on either side of it
  *      leaves the block allocated or (once recovery frees marked chunks)
- *      free -- the state before or after the call
- * Lock order: arena lock, then cache locks.  The owner's fast path takes
- * only its own cache's lock.
+ *      free -- the state before or after the call; a block's list link is
+ *      written only after the operation that cached it committed
+ * Who touches a cache: its owner's fast paths (no arena lock), its owner
+ * under the arena lock (refill, flush, trim), and checkers, always under the
+ * arena lock, which stop the fast paths first (tc_lock_all; tcache.c says
+ * how).  Lock order: arena lock, then the caches.
  */
 #ifndef FM_TCACHE_H
 #define FM_TCACHE_H
@@ -36,20 +40,23 @@
 
 #define TC_MAX_CHUNK CH_CACHE_MAX /* largest cached chunk: the small bins' range */
 #define TC_NCLASSES (TC_MAX_CHUNK / 16 + 1)
-#define TC_CAP 64u    /* blocks per class before half go back to the heap */
-#define TC_REFILL 16u /* blocks taken from the heap on a miss */
+#define TC_CAP 128u    /* blocks per class before half go back to the heap */
+#define TC_REFILL 32u /* most blocks a refill takes (about 4 KiB of them) */
 #define TC_MAX 64u    /* caches per arena: threads beyond use the locked path */
+#define TC_TRIM_OPS 65536u /* fast-path operations between trims of a cache */
 
 struct fm_arena;
 
 struct tcache {
     /* index chunk size >> 4, for sizes CH_MIN..TC_MAX_CHUNK only.  Each
      * cache starts a cache line: neighbours' owners must not share one. */
-    _Alignas(64) atomic_flag busy;         /* held by the owner's operation, or by a checker */
+    _Alignas(64) atomic_uint busy; /* the owner is in a fast path (or a checker holds it) */
     bool owned;               /* claimed by a live thread (under the arena lock) */
     struct fm_arena *arena;
     uint64_t heads[TC_NCLASSES]; /* chunk offsets; a block's payload word 0 links the next */
     uint32_t counts[TC_NCLASSES];
+    uint32_t low[TC_NCLASSES]; /* fewest blocks each class held since the last trim */
+    uint32_t ops;              /* fast-path operations since the last trim */
 };
 
 
@@ -62,7 +69,7 @@ void tc_fini(struct fm_arena *a);
  * caller takes the locked path); tc_free returns false likewise. */
 void *tc_malloc(struct fm_arena *a, size_t n);
 bool tc_free(struct fm_arena *a, void *p);
-/* For fm_check/fm_stats/fm_walk: hold every cache still (arena lock held). */
+/* For fm_check/fm_stats/fm_walk: stop every cache's fast path (arena lock held). */
 void tc_lock_all(struct fm_arena *a);
 void tc_unlock_all(struct fm_arena *a);
 /* The chunks all caches hold, sorted (*out malloc'd; caches locked).

@@ -232,10 +232,10 @@ static void test_realloc(void)
     expect_eq(fm_check(fi), 0);
 
     /* Grow into the top: the last block grows in place, even past the file end.
-     * (Blocks over 496 bytes: smaller ones come in thread-cache batches.) */
+     * (Blocks over 1040 bytes: smaller ones come in thread-cache runs.) */
     {
         char *x = fm_malloc(fi, 100);
-        a = fm_malloc(fi, 600);
+        a = fm_malloc(fi, 2000);
         require_true(x && a);
         pat_fill(a, 256, 10);
         q = fm_realloc(fi, a, 100000);
@@ -290,12 +290,12 @@ static void test_realloc(void)
     /*
      * Grow into a following free chunk keeps the address.  In a fresh arena
      * a, b and the guard are carved from the top one after the other, so b
-     * is a's neighbour (a is over 496 bytes: smaller blocks come in
-     * thread-cache batches).
+     * is a's neighbour (a is over 1040 bytes: smaller blocks come in
+     * thread-cache runs).
      */
     {
         struct fm_info *f2 = open_fresh("realloc2.fm", 0);
-        a = fm_malloc(f2, 600);
+        a = fm_malloc(f2, 2000);
         b = fm_malloc(f2, 4096);
         p = fm_malloc(f2, 64); /* guard: b is not next to the top */
         require_true(a && b && p);

@@ -414,6 +414,12 @@ static void test_refusals(void)
     require_eq(file_write_all(bad, copy, len), 0);
     open_flags_must_fail("version 99", bad, 0, FM_EVERSION, FM_EVERSION);
     open_flags_must_fail("version 99, FM_RDONLY", bad, FM_RDONLY, FM_EVERSION, FM_EVERSION);
+    /* Version 1, the format before chunk tags covered size and flags: refused,
+     * and the detail says which version the file has. */
+    put_le32(copy + SB_VERSION_OFF, 1);
+    require_eq(file_write_all(bad, copy, len), 0);
+    open_flags_must_fail("version 1", bad, 0, FM_EVERSION, FM_EVERSION);
+    expect_true(strstr(fm_last_error_detail(), "format version 1") != NULL);
 
     /* Another page size. */
     memcpy(copy, img, len);

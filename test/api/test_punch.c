@@ -34,8 +34,8 @@ int main(void)
     struct fm_info *fi;
     require_eq(fm_open(path, &o, &fi), 0);
 
-    /* guards over 496 bytes: smaller blocks come in thread-cache batches */
-    char *a = fm_malloc(fi, 600), *big = fm_malloc(fi, 32 * MiB), *b = fm_malloc(fi, 600);
+    /* guards over 1040 bytes: smaller blocks come in thread-cache runs */
+    char *a = fm_malloc(fi, 2000), *big = fm_malloc(fi, 32 * MiB), *b = fm_malloc(fi, 2000);
     require_true(a && big && b);
     memset(big, 0x77, 32 * MiB);
     memset(a, 1, 100), memset(b, 2, 100);

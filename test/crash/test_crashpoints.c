@@ -104,7 +104,7 @@ static struct fm_info *open_rw(const char *path)
     struct fm_info *fi;
     int err = fm_open(path, &nosync, &fi);
     if (err)
-        fprintf(stderr, "open %s: %s\n", path, fm_strerror(err));
+        fprintf(stderr, "open %s: %s\n", path, fm_last_error_detail());
     require_eq(err, 0);
     return fi;
 }
@@ -353,6 +353,20 @@ static void op_cache_refill_batch(struct fm_info *fi)
     call_done(fi);
 }
 
+/* Thread cache: a miss with no exact fit carves a run of 16 chunks of 32
+ * bytes out of the 3000-byte tree chunk, whose links lie where the run's
+ * second and third blocks will be: a crash before the commit must find
+ * them intact (the cache writes its own links only after the commit). */
+static void op_cache_run_from_tree(struct fm_info *fi)
+{
+    char *p = fm_malloc(fi, 16);
+    require_true(p != NULL);
+    call_done(fi);
+    char *q = fm_malloc(fi, 16); /* the run's second block */
+    require_true(q == p + 32);
+    call_done(fi);
+}
+
 /* Thread cache: a full class sends half its blocks back to the heap. */
 static void op_cache_flush(struct fm_info *fi)
 {
@@ -415,6 +429,7 @@ int main(void)
     run_scenario("thread cache: refill, free, malloc", s_three, op_cache_cycle);
     run_scenario("thread cache: flush a full class", s_none, op_cache_flush);
     run_scenario("thread cache: batch refill from bins", s_binned_smalls, op_cache_refill_batch);
+    run_scenario("thread cache: run carved from a tree chunk", s_tree_three, op_cache_run_from_tree);
     run_scenario("free 3 MiB: punch after commit", s_big, op_free_big);
     run_scenario("malloc from a punched chunk", s_punched, op_malloc_from_punched);
     run_scenario("realloc into a punched chunk", s_punched_next, op_grow_into_punched);

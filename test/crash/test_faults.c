@@ -39,9 +39,9 @@ static void growth_fails(enum os_fault_op op, int err, const char *what)
     char *keep = fm_malloc(fi, 900 * 1024);
     require_true(keep != NULL);
     memset(keep, 0x5a, 900 * 1024);
-    char *last = fm_malloc(fi, 1000);
+    char *last = fm_malloc(fi, 2000); /* over 1040 bytes: not from a thread-cache run */
     require_true(last != NULL);
-    memset(last, 0x33, 1000);
+    memset(last, 0x33, 2000);
     long long before = file_size();
 
     os_fault_set(op, err, 0);
@@ -56,7 +56,7 @@ static void growth_fails(enum os_fault_op op, int err, const char *what)
     expect_eq(fm_check(fi), 0);
     expect_eq(file_size(), before);
     expect_true(keep[0] == 0x5a && keep[900 * 1024 - 1] == 0x5a);
-    expect_true(last[0] == 0x33 && last[999] == 0x33);
+    expect_true(last[0] == 0x33 && last[1999] == 0x33);
 
     /* The fault was one-shot: the same requests now succeed. */
     char *big = fm_malloc(fi, 4 << 20);
@@ -73,8 +73,8 @@ static void growth_fails(enum os_fault_op op, int err, const char *what)
 static void refill_fails(void)
 {
     struct fm_info *fi = fresh_arena();
-    /* guards over 496 bytes: smaller blocks come in thread-cache batches */
-    char *a = fm_malloc(fi, 600), *big = fm_malloc(fi, 8 << 20), *b = fm_malloc(fi, 600);
+    /* guards over 1040 bytes: smaller blocks come in thread-cache runs */
+    char *a = fm_malloc(fi, 2000), *big = fm_malloc(fi, 8 << 20), *b = fm_malloc(fi, 2000);
     require_true(a && big && b);
     memset(a, 0x11, 100);
     fm_free(fi, big); /* punched */

@@ -17,7 +17,7 @@ done
 
 run "$fmtool" --version
 expect_rc 0
-expect_out '^fmtool \(fmalloc [0-9]+\.[0-9]+\.[0-9]+, file format 1\)$'
+expect_out '^fmtool \(fmalloc [0-9]+\.[0-9]+\.[0-9]+, file format 2\)$'
 
 for c in info stats check map snapshot; do
     run "$fmtool" $c --help

@@ -9,7 +9,7 @@ cp "$f" "$dir/before"
 run "$fmtool" info "$f"
 expect_rc 0
 expect_out "^file: +$f$"
-expect_out '^format version: +1$'
+expect_out '^format version: +2$'
 expect_out '^arena id: +[0-9a-f]{32}$'
 expect_out '^created: +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$'
 expect_out '^page size: +[0-9]+$'
@@ -35,7 +35,7 @@ expect_json
 [ "$(json_get file_size_recorded)" = 1048576 ] || fail "json file size: $out"
 [ "$(json_get top_size)" = 1036288 ] || fail "json top size: $out"
 [ "$(json_get heap_offset)" = 12288 ] || fail "json heap offset: $out"
-[ "$(json_get format_version)" = 1 ] || fail "json version: $out"
+[ "$(json_get format_version)" = 2 ] || fail "json version: $out"
 expect_out '"arena_id": "[0-9a-f]{32}"'
 
 # Dirty: a writer _exit()ed without closing; and one killed mid-operation.

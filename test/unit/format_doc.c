@@ -161,7 +161,7 @@ static void print_constants(void)
  * first chunk (an in-use 112-byte chunk) and its top (1036176 bytes at
  * 12400); and the cached-block markers of 112-byte chunks at 12288 and
  * 12400 in that arena. */
-#define EXAMPLE_SALT 0xabfbdb0a125a0445ull
+#define EXAMPLE_SALT 0x82c2995872ebf6d9ull
 
 static void print_tags(void)
 {

@@ -15,7 +15,9 @@ static char path[600];
 
 static struct fm_info *arena_with_free_chunks(void)
 {
-    struct fm_options o = {.initial_size = 1 << 20, .flags = FM_CREATE};
+    /* No thread caches: they would carve the small blocks in runs, and the
+     * frees would merge into a few big chunks instead of this pattern. */
+    struct fm_options o = {.initial_size = 1 << 20, .flags = FM_CREATE | FM_NOCACHE};
     struct fm_info *fi;
     unlink(path);
     require_eq(fm_open(path, &o, &fi), 0);
@@ -26,7 +28,6 @@ static struct fm_info *arena_with_free_chunks(void)
         require_true((p[i] = fm_malloc(fi, sizes[i % 8])) != NULL);
     for (int i = 0; i < 40; i += 2)
         fm_free(fi, p[i]);
-    /* Closing flushes the thread cache, so the small chunks reach bins. */
     require_eq(fm_close(fi), 0);
     require_eq(fm_open(path, NULL, &fi), 0);
     require_eq(fm_check(fi), 0);
@@ -83,18 +84,24 @@ static void test_invariants(void)
     /* H2: sizes multiple of 16 and >= CH_MIN */
     expect_caught(fi, used + F_HEAD, ch_tagged(used, h->salt, 8 | CH_CINUSE | CH_PINUSE),
                   "impossible size", "H2 size below minimum");
-    expect_caught(fi, used + F_HEAD, head + 0x20000, "", "H2 size off the tiling");
-    /* tags: a header that does not belong at its offset */
+    expect_caught(fi, used + F_HEAD, ch_tagged(used, h->salt, head + 0x20000), "",
+                  "H2 size off the tiling");
+    /* tags: a header that does not belong at its offset, or whose size or
+     * flags changed without a new tag (a stray store, a flipped bit) */
     expect_caught(fi, used + F_HEAD, head ^ (1ull << 50), "damaged header", "header tag");
+    expect_caught(fi, used + F_HEAD, head ^ 0x100, "damaged header", "size bit flipped");
+    expect_caught(fi, used + F_HEAD, head ^ CH_CINUSE, "damaged header", "CINUSE bit flipped");
     /* H3: PINUSE agrees with the previous chunk */
     uint64_t next = used + ch_size(h, used);
-    expect_caught(fi, next + F_HEAD, ch_head(h, next) ^ CH_PINUSE, "PINUSE", "H3 PINUSE flipped");
+    expect_caught(fi, next + F_HEAD, ch_tagged(next, h->salt, ch_head(h, next) ^ CH_PINUSE),
+                  "PINUSE", "H3 PINUSE flipped");
     /* H4: a free chunk's footer */
     expect_caught(fi, fsmall + ch_size(h, fsmall), 48, "footer", "H4 footer");
     /* H5: no adjacent free chunks (mark an in-use chunk after a free one free) */
     uint64_t after_free = fsmall + ch_size(h, fsmall);
-    expect_caught(fi, after_free + F_HEAD, ch_head(h, after_free) & ~(uint64_t)CH_CINUSE, "",
-                  "H5 adjacent free");
+    expect_caught(fi, after_free + F_HEAD,
+                  ch_tagged(after_free, h->salt, ch_head(h, after_free) & ~(uint64_t)CH_CINUSE),
+                  "", "H5 adjacent free");
     /* H6: every free chunk in its bin */
     unsigned si = small_index(ch_size(h, fsmall));
     expect_caught(fi, offsetof(struct fmt_superblock, sb_smallbins) + 8u * si, 0, "",
@@ -173,7 +180,9 @@ static void test_format_checks(void)
     sb[30] ^= 1;
     expect_eq(fmt_check_identity(sb, 4096), FM_ECHECKSUM);
     sb[30] ^= 1;
-    sb[8] = 2;
+    sb[8] = FMT_VERSION - 1; /* version 1 tagged heads without their size and flags */
+    expect_eq(fmt_check_identity(sb, 4096), FM_EVERSION);
+    sb[8] = FMT_VERSION + 1;
     expect_eq(fmt_check_identity(sb, 4096), FM_EVERSION);
     sb[0] = 'X';
     expect_eq(fmt_check_identity(sb, 4096), FM_EBADMAGIC);

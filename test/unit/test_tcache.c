@@ -1,0 +1,194 @@
+/*
+ * test_tcache.c -- the thread caches' internals: a checker (fm_check,
+ * fm_stats) running while other threads use their caches, in both ways of
+ * stopping the fast paths (membarrier and spin locks); the periodic trim
+ * of blocks a class stopped using; refills carving runs of adjacent blocks.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "harness.h"
+#include "os.h"
+
+extern bool fm__tc_no_barrier;
+
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1 /* the library uses the spin locks: TSan cannot see membarrier */
+#else
+#define UNDER_TSAN 0
+#endif
+
+static char path[600];
+static uint64_t rng;
+
+static struct fm_info *fresh(void)
+{
+    struct fm_options o = {.flags = FM_CREATE | FM_NOSYNC};
+    struct fm_info *fi;
+    unlink(path);
+    require_eq(fm_open(path, &o, &fi), 0);
+    return fi;
+}
+
+/* ---- a checker beside busy fast paths ------------------------------------ */
+
+enum { WORKERS = 3, WSLOTS = 256 };
+static atomic_int workers_left;
+
+struct worker {
+    struct fm_info *fi;
+    uint64_t seed;
+    long ops, errors;
+};
+
+static void *worker_run(void *arg)
+{
+    struct worker *w = arg;
+    uint64_t r = w->seed;
+    static _Thread_local struct {
+        unsigned char *p;
+        unsigned char v;
+        size_t n;
+    } slot[WSLOTS];
+    for (long op = 0; op < w->ops; op++) {
+        unsigned s = (unsigned)(harness_rand(&r) % WSLOTS);
+        if (slot[s].p) {
+            if (slot[s].p[0] != slot[s].v || slot[s].p[slot[s].n - 1] != slot[s].v)
+                w->errors++;
+            fm_free(w->fi, slot[s].p);
+            slot[s].p = NULL;
+        } else {
+            size_t n = 1 + (size_t)(harness_rand(&r) % 1000); /* all cached sizes */
+            unsigned char *p = fm_malloc(w->fi, n);
+            if (!p) {
+                w->errors++;
+                continue;
+            }
+            slot[s].p = p, slot[s].n = n, slot[s].v = (unsigned char)op;
+            memset(p, slot[s].v, n);
+        }
+    }
+    for (unsigned s = 0; s < WSLOTS; s++)
+        if (slot[s].p) {
+            fm_free(w->fi, slot[s].p);
+            slot[s].p = NULL;
+        }
+    atomic_fetch_sub(&workers_left, 1);
+    return NULL;
+}
+
+/* fm_check and fm_stats stop every cache's fast path while they read the
+ * lists: each must see a consistent heap, however busy the threads are. */
+static void checker_beside_workers(bool spin_locks)
+{
+    fm__tc_no_barrier = spin_locks;
+    struct fm_info *fi = fresh();
+    struct fm_arena *a = arena_of(fi);
+    if (!spin_locks && !UNDER_TSAN && os_barrier_register() == 0)
+        expect_true(a->tc_asym); /* the membarrier path is the one under test */
+    if (spin_locks)
+        expect_true(!a->tc_asym);
+    const char *mode = a->tc_asym ? "membarrier" : "spin locks";
+    static struct worker w[WORKERS];
+    pthread_t th[WORKERS];
+    atomic_store(&workers_left, WORKERS);
+    for (int t = 0; t < WORKERS; t++) {
+        w[t] = (struct worker){fi, harness_rand(&rng) | 1, 200000, 0};
+        require_eq(pthread_create(&th[t], NULL, worker_run, &w[t]), 0);
+    }
+    long checks = 0, bad = 0;
+    do { /* at least once: under Valgrind the workers may be done first */
+        struct fm_stats st;
+        if (fm_check(fi) != 0) {
+            if (bad++ == 0)
+                fprintf(stderr, "  fm_check during the run: %s\n", fm_check_message(fi));
+        }
+        if (fm_stats(fi, &st) != 0)
+            bad++;
+        checks++;
+        usleep(20); /* let the workers run between stops */
+    } while (atomic_load(&workers_left) > 0);
+    for (int t = 0; t < WORKERS; t++) {
+        require_eq(pthread_join(th[t], NULL), 0);
+        expect_eq(w[t].errors, 0);
+    }
+    expect_eq(bad, 0);
+    expect_true(checks > 0);
+    struct fm_stats st;
+    expect_eq(fm_stats(fi, &st), 0);
+    expect_eq(st.allocated_count, 0);
+    expect_eq(fm_check(fi), 0);
+    expect_eq(fm_close(fi), 0);
+    printf("checker beside %d threads (%s): %ld checks, %ld inconsistent\n", WORKERS, mode, checks,
+           bad);
+    fm__tc_no_barrier = false;
+}
+
+/* ---- trim ------------------------------------------------------------------ */
+
+/* Blocks a class has not needed for TC_TRIM_OPS operations go back to the
+ * heap (three quarters of them at each trim); a class in use keeps its own. */
+static void trim_gives_back_idle_blocks(void)
+{
+    struct fm_info *fi = fresh();
+    struct fm_arena *a = arena_of(fi);
+    enum { N = 100 };
+    void *p[N];
+    for (int i = 0; i < N; i++)
+        require_true((p[i] = fm_malloc(fi, 200)) != NULL);
+    for (int i = 0; i < N; i++)
+        fm_free(fi, p[i]);
+    struct tcache *tc = NULL;
+    for (unsigned i = 0; i < TC_MAX; i++)
+        if (a->tc[i].owned)
+            tc = &a->tc[i];
+    require_true(tc != NULL);
+    unsigned idle = (unsigned)(request_to_size(200) >> 4);
+    uint32_t held = tc->counts[idle];
+    expect_true(held >= N);
+    /* Two trims' worth of operations on another class only. */
+    for (unsigned k = 0; k < 2 * TC_TRIM_OPS; k += 2) {
+        void *q = fm_malloc(fi, 40);
+        require_true(q != NULL);
+        fm_free(fi, q);
+    }
+    /* The first trim sets the low-water mark, the second acts on it. */
+    printf("trim: an idle class went from %u cached blocks to %u\n", held, tc->counts[idle]);
+    expect_true(tc->counts[idle] <= held / 4 + 1);
+    expect_true(tc->counts[request_to_size(40) >> 4] > 0); /* the busy class keeps some */
+    expect_eq(fm_check(fi), 0);
+    expect_eq(fm_close(fi), 0);
+}
+
+/* ---- runs ------------------------------------------------------------------ */
+
+/* A miss with no free chunk of the size carves from the top: the block and
+ * the ones cached after it sit side by side, and come out in address order. */
+static void refill_carves_a_run(void)
+{
+    struct fm_info *fi = fresh();
+    char *first = fm_malloc(fi, 100);
+    require_true(first != NULL);
+    size_t nb = request_to_size(100);
+    for (int i = 1; i < 8; i++) {
+        char *q = fm_malloc(fi, 100);
+        expect_true(q == first + (size_t)i * nb);
+    }
+    expect_eq(fm_check(fi), 0);
+    expect_eq(fm_close(fi), 0);
+}
+
+int main(void)
+{
+    rng = harness_seed();
+    snprintf(path, sizeof path, "%s/tcache.fm", harness_tmpdir());
+    checker_beside_workers(false);
+    checker_beside_workers(true);
+    trim_gives_back_idle_blocks();
+    refill_carves_a_run();
+    return harness_done();
+}
