@@ -8,6 +8,10 @@
  * if that passes is the same rollback applied to the shared mapping, so a
  * file that cannot be recovered is refused byte-identical.
  */
+#include "fm_config.h"
+#if FM_HAVE_ADAPTIVE_MUTEX
+#define _GNU_SOURCE /* PTHREAD_MUTEX_ADAPTIVE_NP */
+#endif
 #include "arena.h"
 
 #include <errno.h>
@@ -296,6 +300,26 @@ static int open_arena(struct fm_arena *a, const char *path, const struct fm_opti
     return 0;
 }
 
+/* The arena lock is held for a few microseconds at a time (a heap
+ * operation, a cache refill): a thread that finds it taken spins a little
+ * before it sleeps, where the C library can. */
+static int init_lock(pthread_mutex_t *m)
+{
+#if FM_HAVE_ADAPTIVE_MUTEX
+    pthread_mutexattr_t attr;
+    int err = pthread_mutexattr_init(&attr);
+    if (err)
+        return err;
+    err = pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+    if (!err)
+        err = pthread_mutex_init(m, &attr);
+    pthread_mutexattr_destroy(&attr);
+    return err;
+#else
+    return pthread_mutex_init(m, NULL);
+#endif
+}
+
 int fm__arena_open(const char *path, const struct fm_options *opt, struct fm_arena **out)
 {
     uint64_t page = os_page_size();
@@ -313,7 +337,7 @@ int fm__arena_open(const char *path, const struct fm_options *opt, struct fm_are
     a->page_size = page;
     a->rdonly = o.flags & FM_RDONLY;
     a->nosync = o.flags & FM_NOSYNC;
-    err = pthread_mutex_init(&a->lock, NULL);
+    err = init_lock(&a->lock);
     if (!err && (err = open_arena(a, path, &o)))
         pthread_mutex_destroy(&a->lock);
     if (!err && !a->rdonly && !(o.flags & FM_NOCACHE) && (err = tc_init(a)))

@@ -236,11 +236,24 @@ void tc_fini(struct fm_arena *a)
     a->tc = NULL;
 }
 
-/* Blocks a refill of chunk size nb takes: about 4 KiB, 4 to TC_REFILL. */
-static unsigned refill_count(uint64_t nb)
+/*
+ * Blocks a refill of chunk size nb takes: about 4 KiB of them (4 at
+ * least), doubled for each refill of the class since its last flush, at
+ * most TC_REFILL.  A thread that keeps allocating (building a structure)
+ * comes back for the arena lock less and less often; one whose frees
+ * overflow the class starts small again.
+ */
+/* A run's refill logs a head and a marker per block, after heap_malloc's
+ * own records (27 at most, design.md): all in one operation. */
+_Static_assert(2 * TC_REFILL + 27 <= FMT_LOG_CAP, "a refill fits in the undo log");
+
+static unsigned refill_count(const struct tcache *tc, unsigned cls, uint64_t nb)
 {
     uint64_t k = 4096 / nb;
-    return k < 4 ? 4 : k > TC_REFILL ? TC_REFILL : (unsigned)k;
+    if (k < 4)
+        k = 4;
+    k <<= tc->boost[cls];
+    return k > TC_REFILL ? TC_REFILL : (unsigned)k;
 }
 
 /* Mark chunk c cached (T3), logged with the rest of the operation.  Its
@@ -263,7 +276,7 @@ static void mark_cached(struct heap *h, uint64_t c)
 static uint64_t refill(struct fm_arena *a, struct tcache *tc, uint64_t nb)
 {
     struct heap *h = &a->heap;
-    unsigned want = refill_count(nb), got = 0;
+    unsigned cls = (unsigned)(nb >> 4), want = refill_count(tc, cls, nb), got = 0;
     uint64_t first = 0;
     pthread_mutex_lock(&a->lock); /* all the cache needs: checkers take it too */
     while (got < want) {
@@ -304,6 +317,8 @@ static uint64_t refill(struct fm_arena *a, struct tcache *tc, uint64_t nb)
             log_rollback(a->base); /* the locked path will say why */
         }
     }
+    if (first && tc->boost[cls] < 4)
+        tc->boost[cls]++;
     pthread_mutex_unlock(&a->lock);
     return first ? first + CH_PAYLOAD : 0;
 }
@@ -320,8 +335,10 @@ static void tc_trim(struct fm_arena *a, struct tcache *tc)
     pthread_mutex_lock(&a->lock);
     for (unsigned cls = 0; cls < TC_NCLASSES; cls++) {
         uint32_t idle = tc->low[cls] - tc->low[cls] / 4;
-        if (idle)
+        if (idle) {
             flush_class(a, tc, cls, idle);
+            tc->boost[cls] = 0;
+        }
         tc->low[cls] = tc->counts[cls];
     }
     tc->ops = 0;
@@ -384,6 +401,7 @@ bool tc_free(struct fm_arena *a, void *ptr)
         tc_leave(tc);
         pthread_mutex_lock(&a->lock);
         flush_class(a, tc, cls, TC_CAP / 2);
+        tc->boost[cls] = 0;
         pthread_mutex_unlock(&a->lock);
         tc_enter(a, tc);
     }

@@ -41,7 +41,7 @@
 #define TC_MAX_CHUNK CH_CACHE_MAX /* largest cached chunk: the small bins' range */
 #define TC_NCLASSES (TC_MAX_CHUNK / 16 + 1)
 #define TC_CAP 128u    /* blocks per class before half go back to the heap */
-#define TC_REFILL 32u /* most blocks a refill takes (about 4 KiB of them) */
+#define TC_REFILL 64u /* most blocks one refill takes */
 #define TC_MAX 64u    /* caches per arena: threads beyond use the locked path */
 #define TC_TRIM_OPS 65536u /* fast-path operations between trims of a cache */
 
@@ -56,6 +56,7 @@ struct tcache {
     uint64_t heads[TC_NCLASSES]; /* chunk offsets; a block's payload word 0 links the next */
     uint32_t counts[TC_NCLASSES];
     uint32_t low[TC_NCLASSES]; /* fewest blocks each class held since the last trim */
+    uint8_t boost[TC_NCLASSES]; /* refills since the last flush: each doubles the next */
     uint32_t ops;              /* fast-path operations since the last trim */
 };
 

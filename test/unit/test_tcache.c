@@ -167,17 +167,33 @@ static void trim_gives_back_idle_blocks(void)
 /* ---- runs ------------------------------------------------------------------ */
 
 /* A miss with no free chunk of the size carves from the top: the block and
- * the ones cached after it sit side by side, and come out in address order. */
+ * the ones cached after it sit side by side, and come out in address order.
+ * Each refill of a class takes twice as many blocks as the one before (up
+ * to TC_REFILL), until the class overflows and flushes. */
 static void refill_carves_a_run(void)
 {
     struct fm_info *fi = fresh();
+    struct fm_arena *a = arena_of(fi);
+    size_t nb = request_to_size(100);
+    unsigned cls = (unsigned)(nb >> 4);
     char *first = fm_malloc(fi, 100);
     require_true(first != NULL);
-    size_t nb = request_to_size(100);
-    for (int i = 1; i < 8; i++) {
+    struct tcache *tc = NULL;
+    for (unsigned i = 0; i < TC_MAX; i++)
+        if (a->tc[i].owned)
+            tc = &a->tc[i];
+    require_true(tc != NULL);
+    unsigned run = 4096 / (unsigned)nb; /* the first refill: about 4 KiB */
+    expect_eq(tc->counts[cls], run - 1);
+    for (unsigned i = 1; i < run; i++) {
         char *q = fm_malloc(fi, 100);
         expect_true(q == first + (size_t)i * nb);
     }
+    expect_eq(tc->counts[cls], 0);
+    char *next = fm_malloc(fi, 100); /* the second refill takes twice as many */
+    require_true(next != NULL);
+    unsigned second = 2 * run > TC_REFILL ? TC_REFILL : 2 * run;
+    expect_eq(tc->counts[cls], second - 1);
     expect_eq(fm_check(fi), 0);
     expect_eq(fm_close(fi), 0);
 }
