@@ -12,6 +12,7 @@
 #include "os.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,6 +247,15 @@ int os_unmap_to_reserve(void *addr, uint64_t len)
     return p == MAP_FAILED ? errno : 0;
 }
 
+int os_alloc_zeroed(size_t len, void **out)
+{
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return errno;
+    *out = p;
+    return 0;
+}
+
 int os_unmap(void *addr, uint64_t len)
 {
     return munmap(addr, (size_t)len) == 0 ? 0 : errno;
@@ -298,15 +308,20 @@ static int membarrier(int cmd)
 }
 #endif
 
-int os_barrier_register(void)
+int os_barrier_available(void)
 {
 #if FM_HAVE_MEMBARRIER
+    static atomic_int known; /* 0 unknown, else the answer + 1 */
+    int k = atomic_load_explicit(&known, memory_order_relaxed);
+    if (k)
+        return k - 1;
     long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0); /* a bit mask */
-    if (cmds < 0)
-        return errno;
-    if (!(cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) || !(cmds & MEMBARRIER_CMD_GLOBAL))
-        return ENOSYS;
-    return membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED);
+    int err = cmds < 0 ? errno
+              : (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) && (cmds & MEMBARRIER_CMD_GLOBAL)
+                  ? 0
+                  : ENOSYS;
+    atomic_store_explicit(&known, err + 1, memory_order_relaxed);
+    return err;
 #else
     return ENOSYS;
 #endif
@@ -317,8 +332,9 @@ int os_barrier_all(void)
 #if FM_HAVE_MEMBARRIER
     if (membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
         return 0;
-    /* A child of fork() does not inherit the registration: register again,
-     * or make do with the global barrier (slower, always there). */
+    /* Not registered yet (the first barrier of the process, or a child of
+     * fork(), which does not inherit it): register, or make do with the
+     * global barrier (slower, always there). */
     if (membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0 &&
         membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
         return 0;

@@ -60,13 +60,18 @@ int os_unmap_to_reserve(void *addr, uint64_t len);
 int os_unmap(void *addr, uint64_t len);
 int os_msync(void *addr, uint64_t len);
 
-/* membarrier(2), private expedited: os_barrier_register once per process
- * (0, or ENOSYS/EINVAL/... where the kernel or build lacks it), then
- * os_barrier_all runs a full memory barrier on every thread of the process
- * that is running.  os_barrier_all falls back to the slower global command
- * if the registration was lost (a forked child); 0 or the errno. */
-int os_barrier_register(void);
+/* membarrier(2): os_barrier_available says (once per process, then from
+ * memory) whether the kernel has the private expedited command (0, or
+ * ENOSYS/EINVAL/...); os_barrier_all runs a full memory barrier on every
+ * running thread of the process, registering the process on first use
+ * (and again in a forked child), else with the slower global command;
+ * 0 or the errno. */
+int os_barrier_available(void);
 int os_barrier_all(void);
+
+/* Zero-filled, page-aligned memory of the process (not of any file),
+ * whose pages cost nothing until touched; free with os_unmap. */
+int os_alloc_zeroed(size_t len, void **out);
 
 uint64_t os_page_size(void);
 void os_random(void *buf, size_t len);

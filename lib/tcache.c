@@ -116,22 +116,24 @@ static void tc_release(void *p)
 
 static atomic_uint_fast64_t open_generation;
 
+/* The caches are zero pages until a thread claims one: an open that no
+ * thread allocates through pays for none of them (a clean reopen took
+ * 0.12 ms with a memset of them all, 0.07 ms without caches). */
+#define TC_BYTES (TC_MAX * sizeof(struct tcache))
+
 int tc_init(struct fm_arena *a)
 {
     a->gen = atomic_fetch_add(&open_generation, 1) + 1;
-    a->tc = aligned_alloc(64, TC_MAX * sizeof *a->tc);
-    if (!a->tc)
-        return ENOMEM;
-    memset(a->tc, 0, TC_MAX * sizeof *a->tc);
-    for (unsigned i = 0; i < TC_MAX; i++) {
-        atomic_init(&a->tc[i].busy, 0);
-        a->tc[i].arena = a;
-    }
+    void *mem;
+    int err = os_alloc_zeroed(TC_BYTES, &mem);
+    if (err)
+        return err;
+    a->tc = mem; /* all zero: unowned, not busy, empty lists */
     atomic_init(&a->tc_stop, false);
-    a->tc_asym = !FM_TSAN && !fm__tc_no_barrier && os_barrier_register() == 0;
-    int err = pthread_key_create(&a->tc_key, tc_release);
+    a->tc_asym = !FM_TSAN && !fm__tc_no_barrier && os_barrier_available() == 0;
+    err = pthread_key_create(&a->tc_key, tc_release);
     if (err) {
-        free(a->tc);
+        os_unmap(a->tc, TC_BYTES);
         a->tc = NULL;
     }
     return err;
@@ -164,6 +166,7 @@ static struct tcache *tc_get(struct fm_arena *a)
         if (!a->tc[i].owned) {
             tc = &a->tc[i];
             tc->owned = true;
+            tc->arena = a;
         }
     pthread_mutex_unlock(&a->lock);
     if (tc && pthread_setspecific(a->tc_key, tc) != 0) {
@@ -232,7 +235,7 @@ void tc_fini(struct fm_arena *a)
     tc_flush_all(a);
     pthread_mutex_unlock(&a->lock);
     pthread_key_delete(a->tc_key);
-    free(a->tc);
+    os_unmap(a->tc, TC_BYTES);
     a->tc = NULL;
 }
 
