@@ -320,6 +320,11 @@ int os_barrier_available(void)
               : (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) && (cmds & MEMBARRIER_CMD_GLOBAL)
                   ? 0
                   : ENOSYS;
+    /* Register now, once per process: a sandbox that refuses it says so
+     * here, where the caller can still choose the spin locks, rather than
+     * at the first barrier, where it could not. */
+    if (!err)
+        err = membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED);
     atomic_store_explicit(&known, err + 1, memory_order_relaxed);
     return err;
 #else
@@ -332,9 +337,9 @@ int os_barrier_all(void)
 #if FM_HAVE_MEMBARRIER
     if (membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
         return 0;
-    /* Not registered yet (the first barrier of the process, or a child of
-     * fork(), which does not inherit it): register, or make do with the
-     * global barrier (slower, always there). */
+    /* Not registered (a child of fork(), which does not inherit it):
+     * register again, or make do with the global barrier (slower, always
+     * there). */
     if (membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0 &&
         membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
         return 0;

@@ -61,11 +61,11 @@ int os_unmap(void *addr, uint64_t len);
 int os_msync(void *addr, uint64_t len);
 
 /* membarrier(2): os_barrier_available says (once per process, then from
- * memory) whether the kernel has the private expedited command (0, or
- * ENOSYS/EINVAL/...); os_barrier_all runs a full memory barrier on every
- * running thread of the process, registering the process on first use
- * (and again in a forked child), else with the slower global command;
- * 0 or the errno. */
+ * memory) whether the kernel has the private expedited command and lets
+ * this process use it (0, or ENOSYS/EPERM/...; it registers the process);
+ * os_barrier_all runs a full memory barrier on every running thread of the
+ * process (registering again in a forked child, else with the slower
+ * global command); 0 or the errno. */
 int os_barrier_available(void);
 int os_barrier_all(void);
 
