@@ -315,12 +315,12 @@ static uint64_t refill(struct fm_arena *a, struct tcache *tc, uint64_t nb)
             log_commit(a->base);
             first = c;
             for (unsigned i = more; i > 0; i--) /* popped in address order */
-                push(a, tc, run + (i - 1) * nb, (unsigned)(nb >> 4));
+                push(a, tc, run + (i - 1) * nb, cls);
         } else {
             log_rollback(a->base); /* the locked path will say why */
         }
     }
-    if (first && tc->boost[cls] < 4)
+    if (first && tc->boost[cls] < 4) /* 4 doublings take the smallest start, 4, to TC_REFILL */
         tc->boost[cls]++;
     pthread_mutex_unlock(&a->lock);
     return first ? first + CH_PAYLOAD : 0;

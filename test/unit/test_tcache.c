@@ -128,6 +128,17 @@ static void checker_beside_workers(bool spin_locks)
     fm__tc_no_barrier = false;
 }
 
+/* The cache this (single-threaded) test's calls claimed. */
+static struct tcache *owned_cache(struct fm_arena *a)
+{
+    struct tcache *tc = NULL;
+    for (unsigned i = 0; i < TC_MAX; i++)
+        if (a->tc[i].owned)
+            tc = &a->tc[i];
+    require_true(tc != NULL);
+    return tc;
+}
+
 /* ---- trim ------------------------------------------------------------------ */
 
 /* Blocks a class has not needed for TC_TRIM_OPS operations go back to the
@@ -142,11 +153,7 @@ static void trim_gives_back_idle_blocks(void)
         require_true((p[i] = fm_malloc(fi, 200)) != NULL);
     for (int i = 0; i < N; i++)
         fm_free(fi, p[i]);
-    struct tcache *tc = NULL;
-    for (unsigned i = 0; i < TC_MAX; i++)
-        if (a->tc[i].owned)
-            tc = &a->tc[i];
-    require_true(tc != NULL);
+    struct tcache *tc = owned_cache(a);
     unsigned idle = (unsigned)(request_to_size(200) >> 4);
     uint32_t held = tc->counts[idle];
     expect_true(held >= N);
@@ -178,11 +185,7 @@ static void refill_carves_a_run(void)
     unsigned cls = (unsigned)(nb >> 4);
     char *first = fm_malloc(fi, 100);
     require_true(first != NULL);
-    struct tcache *tc = NULL;
-    for (unsigned i = 0; i < TC_MAX; i++)
-        if (a->tc[i].owned)
-            tc = &a->tc[i];
-    require_true(tc != NULL);
+    struct tcache *tc = owned_cache(a);
     unsigned run = 4096 / (unsigned)nb; /* the first refill: about 4 KiB */
     expect_eq(tc->counts[cls], run - 1);
     for (unsigned i = 1; i < run; i++) {
