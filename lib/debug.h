@@ -22,11 +22,13 @@
 #define fm_unlikely(x) __builtin_expect(!!(x), 0)
 #define FM_NORETURN __attribute__((noreturn))
 #define FM_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define FM_COLD __attribute__((cold, noinline)) /* rare: keep it out of its callers */
 #else
 #define fm_likely(x) (x)
 #define fm_unlikely(x) (x)
 #define FM_NORETURN
 #define FM_PRINTF(a, b)
+#define FM_COLD
 #endif
 
 FM_NORETURN void fm__assert_fail(const char *what, const char *file, int line);

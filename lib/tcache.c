@@ -333,7 +333,7 @@ static uint64_t refill(struct fm_arena *a, struct tcache *tc, uint64_t nb)
  * holes the heap could otherwise merge, while the blocks a steady workload
  * cycles through stay.
  */
-static void tc_trim(struct fm_arena *a, struct tcache *tc)
+FM_COLD static void tc_trim(struct fm_arena *a, struct tcache *tc)
 {
     pthread_mutex_lock(&a->lock);
     for (unsigned cls = 0; cls < TC_NCLASSES; cls++) {
@@ -349,6 +349,16 @@ static void tc_trim(struct fm_arena *a, struct tcache *tc)
 }
 
 /* ---- fast paths ------------------------------------------------------------------ */
+
+/* The end of a fast path that served the call: count it, and trim the
+ * cache when its period is up. */
+static inline void leave_counted(struct fm_arena *a, struct tcache *tc)
+{
+    bool trim = ++tc->ops >= TC_TRIM_OPS;
+    tc_leave(tc);
+    if (fm_unlikely(trim))
+        tc_trim(a, tc);
+}
 
 void *tc_malloc(struct fm_arena *a, size_t n)
 {
@@ -367,10 +377,7 @@ void *tc_malloc(struct fm_arena *a, size_t n)
             tc->low[cls] = tc->counts[cls];
         log_crashpoint();
         word_store(a->base, c + CH_PAYLOAD + 8, 0); /* T3: allocated from here on */
-        bool trim = ++tc->ops >= TC_TRIM_OPS;
-        tc_leave(tc);
-        if (fm_unlikely(trim))
-            tc_trim(a, tc);
+        leave_counted(a, tc);
         return a->base + c + CH_PAYLOAD;
     }
     tc_leave(tc);
@@ -411,10 +418,7 @@ bool tc_free(struct fm_arena *a, void *ptr)
     log_crashpoint();
     word_store(a->base, p + 8, ch_cache_marker(c, h->salt)); /* T3: free from here on */
     push(a, tc, c, cls);
-    bool trim = ++tc->ops >= TC_TRIM_OPS;
-    tc_leave(tc);
-    if (fm_unlikely(trim))
-        tc_trim(a, tc);
+    leave_counted(a, tc);
     return true;
 }
 
