@@ -9,7 +9,6 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "arena.h"
 #include "os.h"
@@ -187,6 +186,16 @@ static void push(struct fm_arena *a, struct tcache *tc, uint64_t c, unsigned cls
     tc->counts[cls]++;
 }
 
+/* Take the first block of class cls (not empty), keeping its low-water mark. */
+static uint64_t pop(struct fm_arena *a, struct tcache *tc, unsigned cls)
+{
+    uint64_t c = tc->heads[cls];
+    tc->heads[cls] = word_load(a->base, c + CH_PAYLOAD);
+    if (--tc->counts[cls] < tc->low[cls])
+        tc->low[cls] = tc->counts[cls];
+    return c;
+}
+
 /* Commit a free; a merged chunk big enough gives its pages back (arena.c). */
 static void commit_and_punch(struct fm_arena *a)
 {
@@ -202,10 +211,7 @@ static void flush_class(struct fm_arena *a, struct tcache *tc, unsigned cls, uin
 {
     struct heap *h = &a->heap;
     while (n-- && tc->heads[cls]) {
-        uint64_t c = tc->heads[cls];
-        tc->heads[cls] = word_load(a->base, c + CH_PAYLOAD);
-        if (--tc->counts[cls] < tc->low[cls])
-            tc->low[cls] = tc->counts[cls];
+        uint64_t c = pop(a, tc, cls);
         h->err = 0;
         h->punch_len = 0;
         heap_free(h, c + CH_PAYLOAD); /* overwrites the marker (logged) */
@@ -370,11 +376,8 @@ void *tc_malloc(struct fm_arena *a, size_t n)
         return NULL;
     unsigned cls = (unsigned)(nb >> 4);
     tc_enter(a, tc);
-    uint64_t c = tc->heads[cls];
-    if (fm_likely(c != 0)) {
-        tc->heads[cls] = word_load(a->base, c + CH_PAYLOAD);
-        if (--tc->counts[cls] < tc->low[cls])
-            tc->low[cls] = tc->counts[cls];
+    if (fm_likely(tc->heads[cls] != 0)) {
+        uint64_t c = pop(a, tc, cls);
         log_crashpoint();
         word_store(a->base, c + CH_PAYLOAD + 8, 0); /* T3: allocated from here on */
         leave_counted(a, tc);
