@@ -63,7 +63,7 @@ struct fm_info {
 
 /** @name Open flags (struct fm_options.flags) */
 /**@{*/
-#define FM_CREATE 0x1u  /**< create a missing file, or initialise an empty or zero-headed one */
+#define FM_CREATE 0x1u  /**< create a missing file, or initialise an empty or all-zero one */
 #define FM_EXCL   0x2u  /**< with FM_CREATE: fail with EEXIST if the file exists */
 #define FM_RDONLY 0x4u  /**< map read-only, share the file with other readers */
 #define FM_NOSYNC 0x8u  /**< skip msync/fdatasync at open and close (process crashes stay covered, OS crashes do not) */
@@ -103,9 +103,13 @@ struct fm_options {
  *   FM_ETRUNCATED; FM_EGEOMETRY; FM_EPAGESIZE; FM_ECORRUPT (unrecoverable
  *   dirty arena); FM_ELOCKED; ENOMEM (address space); other errno values.
  * A failed open never makes a valid arena invalid and never writes to a
- * file it refuses.  (Steps that each leave a valid arena may stay done when
- * a later step fails: initialising an empty file under FM_CREATE, rolling a
- * crashed operation back, trimming a stale tail.)  A dirty arena (its last
+ * file it refuses.  A creation that fails (ENOSPC, EIO) leaves an existing
+ * file as it was (size, bytes, mode) and unlinks a file it created itself,
+ * never one another opener holds.  (Steps that each leave a valid arena may
+ * stay done when a later step fails: rolling a crashed operation back,
+ * trimming a stale tail, giving a sparse file's holes their blocks -- a full
+ * disk then fails the open with ENOSPC rather than a later store with
+ * SIGBUS.)  A dirty arena (its last
  * user crashed) is recovered first; fm_stats() reports that in `recovered`.
  * After a failure, fm_last_error() holds the code and fm_last_error_detail()
  * says why in words (for FM_ECORRUPT: the first inconsistency found).

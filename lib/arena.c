@@ -43,7 +43,8 @@ static bool all_zero(const unsigned char *p, size_t n)
  * a file whose first 4 KiB are zero, which the next FM_CREATE initialises
  * again.
  */
-static int create_arena(int fd, uint64_t real_size, uint64_t initial, uint64_t page)
+static int create_arena(int fd, uint64_t real_size, uint64_t initial, uint64_t page,
+                        bool *wrote)
 {
     uint64_t size = round_up(real_size, page);
     if (size < initial)
@@ -53,6 +54,7 @@ static int create_arena(int fd, uint64_t real_size, uint64_t initial, uint64_t p
         err = os_allocate(fd, 0, size);
     if (err)
         return err;
+    *wrote = true;
 
     static const unsigned char zeros[FMT_HEAP_OFF + CH_PAYLOAD];
     if ((err = os_pwrite(fd, zeros, sizeof zeros, 0)))
@@ -68,12 +70,84 @@ static int create_arena(int fd, uint64_t real_size, uint64_t initial, uint64_t p
         return err;
     if ((err = os_fdatasync(fd)))
         return err;
+    log_crashpoint(); /* a kill here leaves a whole header without its magic */
     if ((err = os_pwrite(fd, sb, FMT_MAGIC_LEN, 0)))
         return err;
     return os_fdatasync(fd);
 }
 
+/*
+ * A creation that failed in a file that existed (empty or all zero: nothing
+ * else is ever initialised) puts it back: its old size, and zeros where
+ * create_arena wrote.  Best effort -- the failure being reported is the
+ * first one -- but on a full disk neither step needs new blocks.
+ */
+static void uncreate_arena(int fd, uint64_t old_size, bool wrote)
+{
+    static const unsigned char zeros[FMT_HEAP_OFF + CH_PAYLOAD];
+    uint64_t n = old_size < sizeof zeros ? old_size : sizeof zeros;
+    if (wrote && n)
+        (void)os_pwrite(fd, zeros, (size_t)n, 0);
+    (void)os_truncate(fd, old_size);
+    (void)os_fdatasync(fd);
+}
+
+/* ---- the clean flag ----------------------------------------------------------
+ *
+ * Invariant: at every instant, in the mapping and so in whatever a kill
+ * leaves in the file, SB_DIRTY clear implies that sb_state_checksum matches
+ * the state part.  So the flag is set before any state word changes (open),
+ * and cleared only after the checksum of the final state is in place
+ * (close).  A dirty flag over a stale checksum is harmless: a dirty arena
+ * is recovered, never refused for its checksum.  Each step is a separate
+ * atomic store with a compiler barrier between: plain stores may be
+ * reordered, and a kill between two reordered stores is a refused file.
+ */
+
+static void store_flags(struct fmt_superblock *sb, uint32_t flags)
+{
+    atomic_signal_fence(memory_order_seq_cst);
+    atomic_store_explicit((_Atomic uint32_t *)(void *)&sb->sb_state_flags, flags,
+                          memory_order_release);
+    atomic_signal_fence(memory_order_seq_cst);
+    log_crashpoint();
+}
+
+static void store_state_word(uint64_t *word, uint64_t v)
+{
+    atomic_signal_fence(memory_order_seq_cst);
+    atomic_store_explicit((_Atomic uint64_t *)(void *)word, v, memory_order_release);
+    atomic_signal_fence(memory_order_seq_cst);
+    log_crashpoint();
+}
+
+/* Open: dirty first, then a new generation. */
+static void state_mark_dirty(struct fmt_superblock *sb)
+{
+    store_flags(sb, sb->sb_state_flags | SB_DIRTY);
+    store_state_word(&sb->sb_generation, sb->sb_generation + 1);
+}
+
+/* A failed open puts back what state_mark_dirty changed, in reverse. */
+static void state_unmark_dirty(struct fmt_superblock *sb, uint32_t old_flags)
+{
+    store_state_word(&sb->sb_generation, sb->sb_generation - 1);
+    store_flags(sb, old_flags);
+}
+
+/* Close: the checksum of the clean state first, then the clean flag. */
+static void state_mark_clean(struct fmt_superblock *sb)
+{
+    struct fmt_superblock clean;
+    memcpy(&clean, sb, sizeof clean);
+    clean.sb_state_flags &= ~SB_DIRTY;
+    store_state_word(&sb->sb_state_checksum, fmt_state_checksum(&clean));
+    store_flags(sb, clean.sb_state_flags);
+}
+
 /* ---- recovery -------------------------------------------------------------- */
+
+static int fill_log_pages(struct fm_arena *a);
 
 /* Roll back the log of a dirty arena mapped at a->base (real_size bytes). */
 static int recover(struct fm_arena *a, uint64_t real_size, bool in_place)
@@ -94,14 +168,80 @@ static int recover(struct fm_arena *a, uint64_t real_size, bool in_place)
         log_rollback(priv);
         err = heap_check(priv, real_size, &tot, why, why_len);
         os_unmap(priv, real_size);
-        if (!err)
-            log_rollback(a->base);
     }
-    if (err == 0)
-        a->recovered = true;
-    else if (err != ENOMEM)
-        err = FM_ECORRUPT;
-    return err;
+    if (err)
+        return err == ENOMEM ? err : FM_ECORRUPT;
+    if (!in_place) {
+        if ((err = fill_log_pages(a)))
+            return err;
+        log_rollback(a->base);
+    }
+    a->recovered = true;
+    return 0;
+}
+
+/* ---- holes ----------------------------------------------------------------- */
+
+/*
+ * Bytes from `hole` on that may stay a hole: the punched range of a free
+ * chunk flagged CH_PUNCHED that starts exactly there (fm__arena_punch keeps
+ * the chunk's head and links real, so its head lies in the page before).
+ * The candidate must pass everything a forged or stale head would fail:
+ * its tag, free, punched, big enough, and its size repeated in the next
+ * chunk's prev_foot (or it is the top).  0 if there is no such chunk.
+ */
+static uint64_t punched_run_at(struct fm_arena *a, uint64_t hole, uint64_t hole_end)
+{
+    struct heap *h = &a->heap;
+    uint64_t fsize = h->sb->sb_file_size, page = a->page_size;
+    uint64_t lo = hole > page + CH_PUNCH_KEEP ? hole - page - CH_PUNCH_KEEP + CH_ALIGN : 0;
+    lo = round_up(lo > FMT_HEAP_OFF ? lo : FMT_HEAP_OFF, CH_ALIGN);
+    for (uint64_t c = lo; c + CH_PUNCH_KEEP <= hole; c += CH_ALIGN) {
+        uint64_t head = ch_head(h, c), size = head & CH_SIZE_MASK;
+        if (!ch_head_ok(c, head, h->salt) || (head & CH_CINUSE) || !(head & CH_PUNCHED) ||
+            size < CH_PUNCH_MIN || size > fsize - c || round_up(c + CH_PUNCH_KEEP, page) != hole)
+            continue;
+        if (c != h->sb->sb_top && (c + size == fsize || hw(h, c + size + F_PREVFOOT) != size))
+            continue;
+        uint64_t end = (c + size) / page * page;
+        return (end < hole_end ? end : hole_end) - hole;
+    }
+    return 0;
+}
+
+/*
+ * Invariant (arena.h): every page of the file has real blocks but the
+ * punched ranges of free chunks, which the heap fills before it reuses
+ * them.  Growth keeps it; a file copied sparsely (cp --sparse) breaks it,
+ * and a store into a hole on a full disk is SIGBUS.  So a writer
+ * establishes it at open: one lseek when there are no holes.
+ */
+static int fill_holes(struct fm_arena *a, uint64_t end)
+{
+    for (uint64_t off = 0, hole, hole_end; off < end; off = hole_end) {
+        int err = os_next_hole(a->fd, off, end, &hole, &hole_end);
+        if (err || hole >= end)
+            return err;
+        uint64_t keep = hole >= FMT_HEAP_OFF ? punched_run_at(a, hole, hole_end) : 0;
+        if (keep < hole_end - hole && (err = os_allocate(a->fd, hole + keep,
+                                                         hole_end - hole - keep)))
+            return err;
+    }
+    return 0;
+}
+
+/* The pages a rollback will store into get their blocks first (the heap
+ * is not trusted yet, so fill_holes cannot run before it). */
+static int fill_log_pages(struct fm_arena *a)
+{
+    const struct fmt_superblock *sb = a->heap.sb;
+    for (uint64_t i = 0; i < sb->sb_log_count; i++) {
+        uint64_t page_off = sb->sb_log[i].off / a->page_size * a->page_size;
+        int err = os_allocate(a->fd, page_off, a->page_size);
+        if (err)
+            return err;
+    }
+    return 0;
 }
 
 /* ---- open ------------------------------------------------------------------ */
@@ -177,6 +317,34 @@ static int reserve(struct fm_arena *a, uint64_t want, uint64_t at_least, bool fi
     return 0;
 }
 
+/*
+ * Open and lock the file.  Whoever locks it must find that the path still
+ * names what it locked: a creator that failed may have unlinked it between
+ * our open and our lock (it unlinks only while it holds the exclusive lock,
+ * see fm__arena_open), and an arena laid out in an unlinked file is lost.
+ */
+static int open_locked(struct fm_arena *a, const char *path, const struct fm_options *o)
+{
+    bool rdonly = o->flags & FM_RDONLY;
+    for (int tries = 0;; tries++) {
+        uint64_t real;
+        int err = open_file(path, o, &a->fd, &a->created_file);
+        if (err)
+            return err;
+        if ((err = os_file_size(a->fd, &real)))
+            return err == ENODEV ? FM_ENOTFILE : err;
+        if ((err = os_lock(a->fd, !rdonly)))
+            return err == EWOULDBLOCK ? FM_ELOCKED : err;
+        a->locked_excl = !rdonly;
+        err = os_same_file(path, a->fd);
+        if (err != ESTALE || tries == 100)
+            return err;
+        os_close(a->fd); /* releases the lock: start again with what the path names now */
+        a->fd = -1;
+        a->locked_excl = a->created_file = false;
+    }
+}
+
 /* 0 (needs_init says whether to lay out a new arena) or why not; a wrong
  * version is described in msg. */
 static int validate_header(int fd, uint64_t real_size, uint64_t page, unsigned char *hdr,
@@ -187,7 +355,11 @@ static int validate_header(int fd, uint64_t real_size, uint64_t page, unsigned c
     int err = n ? os_pread(fd, hdr, n, 0) : 0;
     if (err)
         return err;
+    /* Only a file that is zero throughout is laid out anew: a disk image
+     * with a zero boot sector is somebody's data. */
     *needs_init = all_zero(hdr, n);
+    if (*needs_init && real_size > n && (err = os_is_zero(fd, n, real_size, needs_init)))
+        return err;
     if (*needs_init)
         return 0;
     if (n == FMT_HEADER_SIZE && all_zero(hdr, FMT_MAGIC_LEN)) {
@@ -218,26 +390,24 @@ static int validate_header(int fd, uint64_t real_size, uint64_t page, unsigned c
 
 static int open_arena(struct fm_arena *a, const char *path, const struct fm_options *o)
 {
-    bool created, needs_init, rdonly = o->flags & FM_RDONLY;
+    bool needs_init, rdonly = o->flags & FM_RDONLY;
     uint64_t page = a->page_size, real;
     unsigned char hdr[FMT_HEADER_SIZE];
-    int err = open_file(path, o, &a->fd, &created);
+    int err = open_locked(a, path, o);
     if (err)
         return err;
-    a->created_file = created;
     if ((err = os_file_size(a->fd, &real)))
-        return err == ENODEV ? FM_ENOTFILE : err;
-    if ((err = os_lock(a->fd, !rdonly)))
-        return err == EWOULDBLOCK ? FM_ELOCKED : err;
+        return err;
     if ((err = validate_header(a->fd, real, page, hdr, &needs_init, a->check_msg,
                                sizeof a->check_msg)))
         return err;
     if (needs_init) {
         if (!(o->flags & FM_CREATE))
             return FM_EEMPTY;
-        if ((err = create_arena(a->fd, real, o->initial_size, page)))
-            return err;
         a->initialised = true;
+        a->old_size = real;
+        if ((err = create_arena(a->fd, real, o->initial_size, page, &a->init_wrote)))
+            return err;
         a->initialised_empty = real == 0;
         if ((err = os_file_size(a->fd, &real)) ||
             (err = validate_header(a->fd, real, page, hdr, &needs_init, a->check_msg,
@@ -270,6 +440,11 @@ static int open_arena(struct fm_arena *a, const char *path, const struct fm_opti
     a->heap.salt = fmt_salt(a->base);
     if (dirty && (err = recover(a, map_size, private_view)))
         return err;
+    if (!rdonly) {
+        uint64_t fsize = a->heap.sb->sb_file_size;
+        if ((err = fill_holes(a, fsize < map_size ? fsize : map_size)))
+            return err;
+    }
     /* Blocks that thread caches held when the process died are free. */
     uint64_t swept;
     if (dirty && (err = tc_sweep(a, &swept)))
@@ -289,12 +464,10 @@ static int open_arena(struct fm_arena *a, const char *path, const struct fm_opti
     }
     a->heap.fresh = a->initialised_empty ? FMT_HEAP_OFF + CH_PAYLOAD : sb->sb_file_size;
     uint32_t flags = sb->sb_state_flags;
-    sb->sb_state_flags = flags | SB_DIRTY;
-    sb->sb_generation++;
+    state_mark_dirty(sb);
     /* The dirty mark must reach the disk before anything it protects. */
     if (!a->nosync && (err = os_msync(a->base, page))) {
-        sb->sb_state_flags = flags; /* a failed open leaves the file as it was */
-        sb->sb_generation--;
+        state_unmark_dirty(sb, flags); /* a failed open leaves the file as it was */
         return err;
     }
     return 0;
@@ -346,10 +519,16 @@ int fm__arena_open(const char *path, const struct fm_options *opt, struct fm_are
         fm__set_last_detail(err, a->check_msg);
         if (a->base)
             os_unmap(a->base, a->reserved);
+        /* Undo only what is provably ours: a file this call created is
+         * unlinked while we still hold its exclusive lock and the path still
+         * names it (a racing creator that lost the lock never unlinks the
+         * winner's file); an existing file we began to lay out is put back. */
+        if (a->created_file && a->locked_excl && os_same_file(path, a->fd) == 0)
+            os_unlink(path);
+        else if (a->initialised && a->locked_excl)
+            uncreate_arena(a->fd, a->old_size, a->init_wrote);
         if (a->fd >= 0)
             os_close(a->fd);
-        if (a->created_file)
-            os_unlink(path);
         free(a);
         return err;
     }
@@ -455,12 +634,11 @@ int fm__arena_close(struct fm_arena *a)
         if (!a->nosync)
             err = fm__arena_sync(a);
         if (!err) {
-            sb->sb_state_flags &= ~SB_DIRTY;
-            sb->sb_state_checksum = fmt_state_checksum(sb);
+            state_mark_clean(sb);
             if (!a->nosync && !(err = os_msync(a->base, a->page_size)))
                 err = os_fdatasync(a->fd);
             if (err) /* not known durable: let the next open check it */
-                sb->sb_state_flags |= SB_DIRTY;
+                store_flags(sb, sb->sb_state_flags | SB_DIRTY);
         }
     }
     os_unmap(a->base, a->reserved);

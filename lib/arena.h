@@ -29,7 +29,10 @@ struct fm_arena {
     bool nosync;
     bool recovered;              /* this open rolled back a crashed operation */
     bool created_file;           /* this open created the file (unlinked if it fails) */
+    bool locked_excl;            /* this open holds the file's exclusive lock */
     bool initialised;            /* this open laid out a new arena */
+    bool init_wrote;             /* ... and wrote into the file (a failure zeroes it again) */
+    uint64_t old_size;           /* size of the file before it was laid out */
     bool initialised_empty;      /* ... in a file that was empty: its heap reads zero */
     uint64_t page_size;
     uint64_t reserved;           /* bytes of address space reserved at base */

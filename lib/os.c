@@ -6,8 +6,8 @@
  * matter for crash and disk-full behaviour.
  */
 #include "fm_config.h"
-#if FM_HAVE_FALLOCATE || FM_HAVE_PUNCH_HOLE
-#define _GNU_SOURCE /* fallocate(2) and its FALLOC_FL_* flags are Linux-only */
+#if FM_HAVE_FALLOCATE || FM_HAVE_PUNCH_HOLE || FM_HAVE_SEEK_DATA
+#define _GNU_SOURCE /* fallocate(2), FALLOC_FL_*, SEEK_DATA/SEEK_HOLE are extensions */
 #endif
 #include "os.h"
 
@@ -107,6 +107,16 @@ int os_file_size(int fd, uint64_t *size)
     return 0;
 }
 
+int os_same_file(const char *path, int fd)
+{
+    struct stat by_path, by_fd;
+    if (fstat(fd, &by_fd) != 0)
+        return errno;
+    if (stat(path, &by_path) != 0)
+        return errno == ENOENT ? ESTALE : errno;
+    return by_path.st_dev == by_fd.st_dev && by_path.st_ino == by_fd.st_ino ? 0 : ESTALE;
+}
+
 int os_lock(int fd, bool exclusive)
 {
     int r;
@@ -193,6 +203,67 @@ int os_punch_hole(int fd, uint64_t off, uint64_t len)
     (void)fd, (void)off, (void)len;
     return EOPNOTSUPP;
 #endif
+}
+
+/* lseek(SEEK_DATA / SEEK_HOLE) with "nothing there" mapped to `end`.  A
+ * file system without them (EINVAL) is one data extent, as POSIX allows. */
+#if !FM_HAVE_SEEK_DATA
+#define SEEK_DATA 3
+#define SEEK_HOLE 4
+#endif
+
+static int seek_extent(int fd, uint64_t off, uint64_t end, int whence, uint64_t *out)
+{
+#if FM_HAVE_SEEK_DATA
+    off_t r = lseek(fd, (off_t)off, whence);
+#else
+    off_t r = (errno = EINVAL, -1);
+#endif
+    if (r >= 0) {
+        *out = (uint64_t)r < end ? (uint64_t)r : end;
+        return 0;
+    }
+    if (errno == ENXIO) {
+        *out = end;
+        return 0;
+    }
+    if (errno != EINVAL)
+        return errno;
+    *out = whence == SEEK_DATA ? off : end;
+    return 0;
+}
+
+int os_next_hole(int fd, uint64_t off, uint64_t end, uint64_t *hole, uint64_t *hole_end)
+{
+    int err = seek_extent(fd, off, end, SEEK_HOLE, hole);
+    if (!err)
+        err = *hole < end ? seek_extent(fd, *hole, end, SEEK_DATA, hole_end) : 0;
+    if (!err && *hole >= end)
+        *hole_end = end;
+    return err;
+}
+
+int os_is_zero(int fd, uint64_t off, uint64_t end, bool *zero)
+{
+    enum { BUF = 1 << 16 };
+    *zero = true;
+    unsigned char *buf = malloc(BUF);
+    if (!buf)
+        return ENOMEM;
+    int err = 0;
+    while (off < end && *zero && !err) {
+        uint64_t data = end;
+        if ((err = seek_extent(fd, off, end, SEEK_DATA, &data)) || data >= end)
+            break;
+        uint64_t n = end - data < BUF ? end - data : BUF;
+        if ((err = os_pread(fd, buf, (size_t)n, data)))
+            break;
+        for (uint64_t i = 0; i < n && *zero; i++)
+            *zero = buf[i] == 0;
+        off = data + n;
+    }
+    free(buf);
+    return err;
 }
 
 int os_fdatasync(int fd)

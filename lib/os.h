@@ -34,6 +34,9 @@ int os_close(int fd);
 int os_unlink(const char *path);
 /* Size of a regular file; EISDIR for a directory, ENODEV for anything else. */
 int os_file_size(int fd, uint64_t *size);
+/* 0 if `path` still names the file open as fd, ESTALE if it names another
+ * file or none (it was unlinked or replaced), else the errno of stat. */
+int os_same_file(const char *path, int fd);
 /* Non-blocking flock: EWOULDBLOCK if someone else holds a conflicting lock. */
 int os_lock(int fd, bool exclusive);
 
@@ -45,6 +48,11 @@ int os_allocate(int fd, uint64_t off, uint64_t len);
 /* Return whole pages in [off, off+len) to the file system (reads give zeros). */
 int os_punch_hole(int fd, uint64_t off, uint64_t len);
 int os_fdatasync(int fd);
+/* The first hole at or after off, [*hole, *hole_end), both clamped to end;
+ * *hole == end if there is none before end. */
+int os_next_hole(int fd, uint64_t off, uint64_t end, uint64_t *hole, uint64_t *hole_end);
+/* Does [off, end) read as zeros?  Holes are skipped without reading. */
+int os_is_zero(int fd, uint64_t off, uint64_t end, bool *zero);
 
 /* Reserve `len` bytes of address space, inaccessible and without backing. */
 int os_reserve(uint64_t len, void **base);

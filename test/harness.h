@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 static int harness_failures;
 static int harness_checks;
@@ -104,6 +106,19 @@ static inline const char *harness_tmpdir(void)
         }
     }
     return dir;
+}
+
+/* Copy a file whole (an arena image to crash or damage a copy of). */
+static inline void harness_copy_file(const char *from, const char *to)
+{
+    static char buf[1 << 16];
+    int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    require_true(in >= 0 && out >= 0);
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0)
+        require_true(write(out, buf, (size_t)n) == n);
+    close(in);
+    close(out);
 }
 
 #endif

@@ -299,18 +299,32 @@ static void test_create_rules(void)
     expect_eq(fm_close(fi), 0);
     expect_eq(file_size(zero), 4 * MiB);
 
-    /* Zero first 4 KiB but data after it is still "zero-headed": initialised. */
+    /* Zero first 4 KiB but data after it (a disk image with a zero boot
+     * sector): somebody's data, refused byte-identical, never laid out. */
     {
         const char *zh = tpath("zerohead.fm");
         unsigned char *buf = calloc(1, 2 * MiB);
         require_true(buf != NULL);
         memset(buf + 8192, 0x5a, 1000);
         require_eq(file_write_all(zh, buf, 2 * MiB), 0);
+        struct fm_options create = {.flags = FM_CREATE};
+        open_must_fail("zero head, data at 8 KiB", zh, &create, FM_EBADMAGIC, FM_EBADMAGIC);
+        /* the same with the data in the last byte of a 64 MiB sparse file */
+        memset(buf + 8192, 0, 1000);
+        require_eq(file_write_all(zh, buf, 2 * MiB), 0);
+        fd = open(zh, O_WRONLY);
+        require_true(fd >= 0 && pwrite(fd, "x", 1, 64 * MiB - 1) == 1);
+        close(fd);
+        open_must_fail("zero head, data in the last byte", zh, &create, FM_EBADMAGIC,
+                       FM_EBADMAGIC);
+        /* all zero but sparse: laid out, size kept */
+        fd = open(zh, O_WRONLY);
+        require_true(fd >= 0 && pwrite(fd, "", 1, 64 * MiB - 1) == 1);
+        close(fd);
         free(buf);
         require_eq(open_flags(zh, FM_CREATE, &fi), 0);
         expect_eq(fm_stats(fi, &st), 0);
-        expect_eq(st.file_size, 2 * MiB);
-        expect_true(all_zero(fm_root(fi), 8192)); /* the root is zero-filled at creation */
+        expect_eq(st.file_size, 64 * MiB);
         expect_eq(fm_check(fi), 0);
         expect_eq(fm_close(fi), 0);
     }

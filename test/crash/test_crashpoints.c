@@ -84,18 +84,6 @@ static struct snap snapshot(struct fm_info *fi)
     return s;
 }
 
-static void copy_file(const char *from, const char *to)
-{
-    static char buf[1 << 16];
-    int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    require_true(in >= 0 && out >= 0);
-    ssize_t n;
-    while ((n = read(in, buf, sizeof buf)) > 0)
-        require_true(write(out, buf, (size_t)n) == n);
-    close(in);
-    close(out);
-}
-
 /* Syncing protects against OS crashes, not process kills: skip it here. */
 static const struct fm_options nosync = {.flags = FM_NOSYNC};
 
@@ -146,7 +134,7 @@ static void run_scenario(const char *name, scenario_fn setup, scenario_fn op)
     require_eq(fm_check(fi), 0);
     require_eq(fm_close(fi), 0);
 
-    copy_file(tmpl_path, work_path);
+    harness_copy_file(tmpl_path, work_path);
     fi = open_rw(work_path);
     struct snap before = snapshot(fi);
     reference = true;
@@ -165,7 +153,7 @@ static void run_scenario(const char *name, scenario_fn setup, scenario_fn op)
 
     int bad = 0;
     for (long k = 1; k <= steps + 1 && !bad; k++) {
-        copy_file(tmpl_path, work_path);
+        harness_copy_file(tmpl_path, work_path);
         pid_t pid = fork();
         require_true(pid >= 0);
         if (pid == 0) {

@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fmalloc.h"
 #include "harness.h"
+#include "log.h"
 #include "os.h"
 
 static char path[600];
@@ -137,8 +139,9 @@ static void sync_fails(void)
     printf("msync/fdatasync failures returned; arena stays dirty\n");
 }
 
-/* Creation cut short after the header body, before the magic: the file is
- * refused without FM_CREATE and laid out again with it. */
+/* Creation that fails gives an existing file back as it was; creation cut
+ * short by a kill after the header body, before the magic, leaves a file
+ * that is refused without FM_CREATE and laid out again with it. */
 static void interrupted_creation(void)
 {
     unlink(path);
@@ -149,6 +152,18 @@ static void interrupted_creation(void)
     struct fm_info *fi;
     os_fault_set(OS_FAULT_FSYNC, EIO, 0); /* the sync before the magic */
     expect_eq(fm_open(path, &o, &fi), EIO);
+    expect_eq(file_size(), 0);
+
+    pid_t pid = fork();
+    require_true(pid >= 0);
+    if (pid == 0) {
+        fm__cp_arm(1); /* the first crash point of a creation: before the magic */
+        fm_open(path, &o, &fi);
+        _exit(0);
+    }
+    int status;
+    require_true(waitpid(pid, &status, 0) == pid);
+    expect_true(WIFEXITED(status) && WEXITSTATUS(status) == FM_CP_EXIT);
     expect_true(file_size() > 0);
     expect_eq(fm_open(path, NULL, &fi), FM_EEMPTY);
     require_eq(fm_open(path, &o, &fi), 0);
