@@ -456,7 +456,10 @@ static int open_arena(struct fm_arena *a, const char *path, const struct fm_opti
 
     struct fmt_superblock *sb = a->heap.sb;
     if (real > sb->sb_file_size) {
-        /* A growth or trim that a crash or rollback left behind. */
+        /* A growth or trim that a crash or rollback left behind: the
+         * (rolled back) header goes to disk before the smaller size. */
+        if (!a->nosync && ((err = os_msync(a->base, map_size)) || (err = os_fdatasync(a->fd))))
+            return err;
         if ((err = os_truncate(a->fd, sb->sb_file_size)))
             return err;
         os_unmap_to_reserve(a->base + sb->sb_file_size, map_size - sb->sb_file_size);
@@ -589,7 +592,19 @@ int fm__arena_fill(void *arena, uint64_t off, uint64_t len)
     return err;
 }
 
-void fm__arena_punch(struct fm_arena *a, uint64_t off, uint64_t len)
+/*
+ * Punching, ordered after the free it follows.  Invariant: no hole is
+ * punched into a chunk before a sync has made the free that released it
+ * durable -- else a power cut can bring back the old heap, where the block
+ * is allocated and linked, over pages that now read zero (synced user data
+ * lost, silently).  So a free only queues its chunk; fm__arena_sync punches
+ * what is queued once the heap is on disk, each chunk re-validated (still a
+ * free, punched chunk of at least that size: it may have been reused since).
+ * FM_NOSYNC arenas promise nothing across an OS crash and punch at once.
+ * A full queue syncs: a program that never syncs (fmalloc_init's users)
+ * still gets its space back.
+ */
+static void punch_now(struct fm_arena *a, uint64_t off, uint64_t len)
 {
     uint64_t start = round_up(off + CH_PUNCH_KEEP, a->page_size);
     uint64_t end = (off + len) / a->page_size * a->page_size;
@@ -599,12 +614,51 @@ void fm__arena_punch(struct fm_arena *a, uint64_t off, uint64_t len)
         (void)os_punch_hole(a->fd, start, end - start);
 }
 
+/* Is [c, c+len) still inside a free chunk flagged punched, starting at c? */
+static bool still_punchable(struct fm_arena *a, uint64_t c, uint64_t len)
+{
+    struct heap *h = &a->heap;
+    uint64_t fsize = h->sb->sb_file_size;
+    if (c < FMT_HEAP_OFF || c + CH_MIN > fsize)
+        return false;
+    uint64_t head = ch_head(h, c), size = head & CH_SIZE_MASK;
+    if (!ch_head_ok(c, head, h->salt) || (head & CH_CINUSE) || !(head & CH_PUNCHED) ||
+        size < len || size > fsize - c)
+        return false;
+    return c == h->sb->sb_top || (c + size < fsize && hw(h, c + size + F_PREVFOOT) == size);
+}
+
+static void punch_queued(struct fm_arena *a)
+{
+    for (unsigned i = 0; i < a->npunch; i++)
+        if (still_punchable(a, a->punch_q[i].off, a->punch_q[i].len))
+            punch_now(a, a->punch_q[i].off, a->punch_q[i].len);
+    a->npunch = 0;
+}
+
+void fm__arena_punch(struct fm_arena *a, uint64_t off, uint64_t len)
+{
+    if (a->nosync) {
+        punch_now(a, off, len);
+        return;
+    }
+    if (a->npunch == FM_PUNCH_QUEUE)
+        (void)fm__arena_sync(a); /* punches the queue if the sync succeeds */
+    if (a->npunch < FM_PUNCH_QUEUE)
+        a->punch_q[a->npunch++] = (struct fm_punch){off, len};
+}
+
 int fm__arena_shrink(struct fm_arena *a, uint64_t new_size)
 {
     uint64_t cur = a->heap.mapped_size;
     if (new_size >= cur)
         return 0;
-    int err = os_truncate(a->fd, new_size);
+    /* The heap that no longer needs the tail reaches the disk before the
+     * smaller size does (else a power cut leaves a header that says the
+     * file is longer than it is: FM_ETRUNCATED). */
+    int err = a->nosync ? 0 : fm__arena_sync(a);
+    if (!err)
+        err = os_truncate(a->fd, new_size);
     if (err)
         return err; /* the file just stays larger; the next open trims it */
     os_unmap_to_reserve(a->base + new_size, cur - new_size);
@@ -622,7 +676,11 @@ int fm__arena_sync(struct fm_arena *a)
     if (a->rdonly)
         return EROFS;
     int err = os_msync(a->base, a->heap.sb->sb_file_size);
-    return err ? err : os_fdatasync(a->fd);
+    if (!err)
+        err = os_fdatasync(a->fd);
+    if (!err)
+        punch_queued(a);
+    return err;
 }
 
 int fm__arena_close(struct fm_arena *a)

@@ -21,6 +21,8 @@
 #include "heap.h"
 #include "tcache.h"
 
+#define FM_PUNCH_QUEUE 64 /* frees waiting to punch; a full queue syncs */
+
 struct fm_arena {
     struct fm_info pub;          /* pub.mem == base; must stay first */
     char *base;
@@ -43,6 +45,12 @@ struct fm_arena {
     uint64_t gen;                /* unique per open in this process: keys thread-local lookups */
     pthread_key_t tc_key;        /* this thread's cache */
     struct heap heap;
+    /* Frees whose punch waits for the sync that makes them durable
+     * (fm__arena_punch).  Under the arena lock. */
+    struct fm_punch {
+        uint64_t off, len;
+    } punch_q[FM_PUNCH_QUEUE];
+    unsigned npunch;
     fm_error_handler err_fn;
     void *err_arg;
     char check_msg[256];
@@ -63,9 +71,10 @@ int fm__arena_sync(struct fm_arena *a);
 int fm__arena_grow(void *arena, uint64_t min_size, uint64_t *new_size);
 /* Give [off, off+len) of the file real blocks (heap.fill). */
 int fm__arena_fill(void *arena, uint64_t off, uint64_t len);
-/* After a committed free: punch the whole pages inside free chunk [off, off+len). */
+/* After a committed free: punch the whole pages inside free chunk [off, off+len)
+ * once that free is durable (at the next sync; at once with FM_NOSYNC). */
 void fm__arena_punch(struct fm_arena *a, uint64_t off, uint64_t len);
-/* After a committed heap_trim: shrink the file and unmap its old tail. */
+/* After a committed heap_trim: sync, then shrink the file and unmap its old tail. */
 int fm__arena_shrink(struct fm_arena *a, uint64_t new_size);
 
 #define FM_DEFAULT_INITIAL (1ull << 20)
