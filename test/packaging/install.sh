@@ -62,8 +62,8 @@ libs=$(pkg-config --libs fmalloc) || exit 1
 c_shared() {
     cc -std=c11 -Wall -Wextra -Werror "$here/consumer/consumer.c" $cflags $libs \
         -Wl,-rpath,"$libdir" -o "$work/c_shared" &&
-        readelf -d "$work/c_shared" | grep -q 'NEEDED.*libfmalloc\.so\.0' &&
-        "$work/c_shared" "$work/c.fm" && "$work/c_shared" "$work/c.fm" | grep -qx 'runs=2 version=[0-9.]* format=[0-9]*'
+        readelf -d "$work/c_shared" | grepq 'NEEDED.*libfmalloc\.so\.0' &&
+        "$work/c_shared" "$work/c.fm" && "$work/c_shared" "$work/c.fm" | grepq -x 'runs=2 version=[0-9.]* format=[0-9]*'
 }
 check c-pkgconfig-shared c_shared
 
@@ -73,7 +73,7 @@ c_static() {
     static_libs=$(pkg-config --static --libs fmalloc | sed "s|-lfmalloc|$libdir/libfmalloc.a|")
     cc -std=c11 -Wall -Wextra -Werror "$here/consumer/consumer.c" $cflags $static_libs \
         -o "$work/c_static" &&
-        ! readelf -d "$work/c_static" | grep -q 'NEEDED.*libfmalloc' &&
+        ! readelf -d "$work/c_static" | grepq 'NEEDED.*libfmalloc' &&
         "$work/c_static" "$work/c_static.fm"
 }
 check c-pkgconfig-static c_static
@@ -81,8 +81,8 @@ check c-pkgconfig-static c_static
 cpp_shared() {
     c++ -std=c++11 -Wall -Wextra -Werror "$here/consumer/consumer.cpp" $cflags $libs \
         -Wl,-rpath,"$libdir" -o "$work/cpp" &&
-        "$work/cpp" "$work/cpp.fm" | grep -qx 'sum=6' &&
-        "$work/cpp" "$work/cpp.fm" | grep -qx 'sum=6'
+        "$work/cpp" "$work/cpp.fm" | grepq -x 'sum=6' &&
+        "$work/cpp" "$work/cpp.fm" | grepq -x 'sum=6'
 }
 check cpp-pkgconfig cpp_shared
 
@@ -96,11 +96,11 @@ cmake_consumer() { # cmake_consumer NAME [cmake -D options...]
 }
 cmake_shared() {
     cmake_consumer shared &&
-        readelf -d "$work/cmake-shared/consumer" | grep -q 'NEEDED.*libfmalloc\.so\.0'
+        readelf -d "$work/cmake-shared/consumer" | grepq 'NEEDED.*libfmalloc\.so\.0'
 }
 cmake_static() {
     cmake_consumer static -Dfmalloc_USE_STATIC_LIBS=ON &&
-        ! readelf -d "$work/cmake-static/consumer" | grep -q 'NEEDED.*libfmalloc'
+        ! readelf -d "$work/cmake-static/consumer" | grepq 'NEEDED.*libfmalloc'
 }
 check cmake-find-package cmake_shared
 check cmake-static cmake_static
@@ -109,14 +109,14 @@ check cmake-refuses-version-1 must_fail cmake_consumer v1 -DFM_WANT_VERSION=1.0
 examples() {
     cp -r "$docdir/examples" "$work/examples" &&
         make -C "$work/examples" &&
-        (cd "$work/examples" && ./list l.fm && ./list l.fm | grep -q '^' &&
-            ./kv kv.fm put lang C11 && ./kv kv.fm get lang | grep -q C11 &&
+        (cd "$work/examples" && ./list l.fm && ./list l.fm | grepq '^' &&
+            ./kv kv.fm put lang C11 && ./kv kv.fm get lang | grepq C11 &&
             ./list-cpp lc.fm)
 }
 check installed-examples examples
 
 fmtool_installed() {
-    "$prefix/bin/fmtool" -V | grep -qx "fmtool (fmalloc $(pkg-config --modversion fmalloc), file format [0-9]*)" &&
+    "$prefix/bin/fmtool" -V | grepq -x "fmtool (fmalloc $(pkg-config --modversion fmalloc), file format [0-9]*)" &&
         "$prefix/bin/fmtool" check "$work/c.fm"
 }
 check installed-fmtool fmtool_installed

@@ -2,6 +2,7 @@
 # record and go on, and the closing verdict.
 #
 #   check NAME CMD...   run CMD (output to $work/NAME.log); "ok"/"FAIL"
+#   grepq ARGS...       grep -q safe at the end of a pipeline
 #   finish              exit 1 if any check failed, else 0
 set -uo pipefail
 
@@ -19,6 +20,12 @@ check() {
         sed 's/^/       | /' "$work/$name.log" | tail -n 40
         failures=$((failures + 1))
     fi
+}
+
+# grepq ARGS...: grep -q that reads all its input.  With pipefail, grep -q
+# leaving early would kill the writer with SIGPIPE and fail the pipeline.
+grepq() {
+    grep "$@" >/dev/null
 }
 
 # must_fail CMD...: succeed when CMD fails

@@ -45,8 +45,8 @@ installs_only_parent() { # installs_only_parent DESTDIR
 }
 check installs-nothing-of-fmalloc installs_only_parent "$work/dest-default"
 
-not_needed() { ! readelf -d "$b/parent_app" | grep -q 'NEEDED.*libfmalloc'; }
-needed() { readelf -d "$b/parent_app" | grep -q 'NEEDED.*libfmalloc\.so\.0'; }
+not_needed() { ! readelf -d "$b/parent_app" | grepq 'NEEDED.*libfmalloc'; }
+needed() { readelf -d "$b/parent_app" | grepq 'NEEDED.*libfmalloc\.so\.0'; }
 runs() { meson test -C "$b" parent_app; }
 
 check default-links-archive not_needed
@@ -76,7 +76,7 @@ check install-when-asked install_when_asked
 
 tests_when_asked() {
     meson setup --reconfigure "$b" "$parent" -Dfmalloc:tests=enabled &&
-        meson test -C "$b" --no-rebuild --list 2>&1 | grep -q '^fmalloc:api / version$'
+        meson test -C "$b" --no-rebuild --list 2>&1 | grepq '^fmalloc:api / version$'
 }
 check tests-when-asked tests_when_asked
 

@@ -84,8 +84,8 @@ fallback_build() {
             "$work/fb/meson-logs/meson-log.txt" &&
         meson test -C "$work/fb" parent_app &&
         so=$(find "$work/fb/subprojects/fmalloc" -name 'libfmalloc.so.0') &&
-        ! readelf -d "$so" | grep -q 'NEEDED.*xxhash' &&
-        ! nm -D --defined-only "$so" | grep -q XXH
+        ! readelf -d "$so" | grepq 'NEEDED.*xxhash' &&
+        ! nm -D --defined-only "$so" | grepq XXH
 }
 check fallback-build fallback_build
 finish
