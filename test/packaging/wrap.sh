@@ -7,7 +7,8 @@
 #                    it provides libxxhash
 #   system-first     with the system's libxxhash and --wrap-mode=nodownload,
 #                    setup uses the system library (the wrap is not needed)
-#   fallback-build   a parent with fmalloc as a subproject and
+#   fallback-build   a parent with fmalloc as a subproject (no wrap of its
+#                    own: Meson finds fmalloc's) and
 #                    --force-fallback-for=libxxhash builds xxHash from our
 #                    overlay and links it into libfmalloc: the program runs,
 #                    libfmalloc.so has no NEEDED libxxhash and exports no
@@ -17,6 +18,8 @@
 #                    package cache; without it, a stand-in holding the
 #                    system's xxhash.h and a one-line xxhash.c takes its
 #                    place (the download and unpacking are then untested)
+#   missing-system-lib  the same without --force-fallback-for, pkg-config
+#                    finding no libxxhash (as without libxxhash-dev)
 source "$(dirname "$0")/lib.sh"
 src=$(cd "$1" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
@@ -53,9 +56,9 @@ parent=$work/parent
 cp -r "$here/parent" "$parent"
 mkdir -p "$parent/subprojects"
 ln -s "$src" "$parent/subprojects/fmalloc"
-# A parent needs the wrap in its own subprojects/ (Meson looks there).
-cp "$src/subprojects/xxhash.wrap" "$parent/subprojects/"
-cp -r "$src/subprojects/packagefiles" "$parent/subprojects/"
+# The parent has no wrap of its own: Meson finds fmalloc's
+# subprojects/xxhash.wrap and lays the subproject out in the parent's
+# subprojects/ (where its package cache and the stand-in go).
 dir=$(sed -n 's/^directory *= *//p' "$src/subprojects/xxhash.wrap")
 tarball=$(sed -n 's/^source_filename *= *//p' "$src/subprojects/xxhash.wrap")
 if [ -n "${FM_XXHASH_TARBALL:-}" ]; then
@@ -80,7 +83,7 @@ fallback_build() {
     meson setup "$work/fb" "$parent" --wrap-mode=nodownload --force-fallback-for=libxxhash \
         -Dfmalloc:default_library=shared &&
         ninja -C "$work/fb" &&
-        grep -q 'libxxhash found: YES.*(overridden)\|Dependency libxxhash from subproject' \
+        grep -q 'Using subprojects/fmalloc/subprojects/xxhash.wrap' \
             "$work/fb/meson-logs/meson-log.txt" &&
         meson test -C "$work/fb" parent_app &&
         so=$(find "$work/fb/subprojects/fmalloc" -name 'libfmalloc.so.0') &&
@@ -88,4 +91,15 @@ fallback_build() {
         ! nm -D --defined-only "$so" | grepq XXH
 }
 check fallback-build fallback_build
+
+# As on a machine without libxxhash-dev: pkg-config finds no libxxhash, so
+# the plain setup (no --force-fallback-for) falls back to the wrap by itself.
+missing_system_lib() {
+    mkdir -p "$work/no-pc" &&
+        PKG_CONFIG_LIBDIR=$work/no-pc meson setup "$work/nosys" "$parent" --wrap-mode=nodownload &&
+        grepq 'Using subprojects/fmalloc/subprojects/xxhash.wrap' "$work/nosys/meson-logs/meson-log.txt" &&
+        ninja -C "$work/nosys" &&
+        meson test -C "$work/nosys" parent_app
+}
+check missing-system-lib missing_system_lib
 finish
