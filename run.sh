@@ -11,8 +11,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-BASE_PKGS=(meson ninja-build pkg-config gcc g++ libxxhash-dev python3)
-TEST_PKGS=(valgrind clang libclang-rt-14-dev util-linux)
+BASE_PKGS=(meson ninja-build pkg-config gcc g++ libxxhash-dev python3 scdoc)
+# cmake, man-db, make, binutils, bash-completion: the packaging and docs suites
+TEST_PKGS=(valgrind clang libclang-rt-14-dev util-linux cmake man-db make binutils bash-completion)
 
 install_missing() {
     local missing=()

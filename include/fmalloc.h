@@ -41,10 +41,15 @@ extern "C" {
 #define FM_API
 #endif
 
-/** Library version (the file format has its own version, FM_FORMAT_VERSION). */
+/**
+ * Library version this header belongs to (the file format has its own
+ * version, FM_FORMAT_VERSION).  meson.build checks these against the
+ * project version; fm_version() tells which library a program loaded.
+ */
 #define FM_VERSION_MAJOR 0
 #define FM_VERSION_MINOR 1
 #define FM_VERSION_PATCH 0
+#define FM_VERSION_STRING "0.1.0"
 /** Version of the on-disk format this library reads and writes. */
 #define FM_FORMAT_VERSION 2
 
@@ -131,6 +136,20 @@ FM_API int fm_close(struct fm_info *fi);
  *   of the failed call.
  */
 FM_API int fm_sync(struct fm_info *fi);
+
+/**
+ * The version of the library the program runs with, which may differ from
+ * the FM_VERSION_* macros it was compiled with (a newer libfmalloc.so.0).
+ * Needs no arena; thread-safe.
+ * @param[out] major   the library's FM_VERSION_MAJOR, may be NULL
+ * @param[out] minor   the library's FM_VERSION_MINOR, may be NULL
+ * @param[out] patch   the library's FM_VERSION_PATCH, may be NULL
+ * @param[out] format  the library's FM_FORMAT_VERSION: the one on-disk
+ *   format version it reads and writes (fm_open refuses others with
+ *   FM_EVERSION), may be NULL
+ * @return the library's FM_VERSION_STRING, e.g. "0.1.0": static, never NULL.
+ */
+FM_API const char *fm_version(int *major, int *minor, int *patch, int *format);
 
 /** One sentence explaining an error code (FM_E* or errno). Never NULL. */
 FM_API const char *fm_strerror(int err);

@@ -1,7 +1,7 @@
 /*
  * fmtool.c -- the command line of fmtool, the arena inspector.
  *
- *   fmtool [--help | --version]
+ *   fmtool [-h | --help | -V | --version]
  *   fmtool help [COMMAND]
  *   fmtool COMMAND [OPTIONS] FILE [COPY]
  *
@@ -110,7 +110,7 @@ static const struct command commands[] = {
 static void usage(FILE *f)
 {
     fprintf(f, "usage: fmtool COMMAND [OPTIONS] FILE\n"
-               "       fmtool help [COMMAND] | --help | --version\n\n"
+               "       fmtool help [COMMAND] | -h | --help | -V | --version\n\n"
                "Inspect an fmalloc arena file.  Commands:\n");
     for (size_t i = 0; i < NCOMMANDS; i++) {
         char left[32];
@@ -216,9 +216,10 @@ int main(int argc, char **argv)
         usage(stdout);
         return EXIT_CLEAN;
     }
-    if (strcmp(cmd, "--version") == 0) {
-        printf("fmtool (fmalloc %d.%d.%d, file format %d)\n", FM_VERSION_MAJOR, FM_VERSION_MINOR,
-               FM_VERSION_PATCH, FM_FORMAT_VERSION);
+    if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
+        int format;
+        const char *version = fm_version(NULL, NULL, NULL, &format);
+        printf("fmtool (fmalloc %s, file format %d)\n", version, format);
         return EXIT_CLEAN;
     }
     if (strcmp(cmd, "help") == 0) {

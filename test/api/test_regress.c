@@ -82,14 +82,14 @@ static void zeroed_magic_is_not_recreated(void)
 }
 
 /* The reason for a refused dirty arena survives the failed open. */
-static void corrupt_reason_kept(void)
+/* An arena whose recovery must fail: dirty flag on, a chunk header damaged. */
+static void make_unrecoverable(void)
 {
     struct fm_info *fi = fresh(0);
     fm_off_t *root = fm_root(fi);
     require_true(fm_malloc_to(fi, &root[0], 100) != NULL);
     fm_off_t block = root[0];
     expect_eq(fm_close(fi), 0);
-    /* dirty flag on, and a chunk header damaged */
     int fd = open(path, O_RDWR);
     require_true(fd >= 0);
     uint32_t dirty = 1;
@@ -97,11 +97,35 @@ static void corrupt_reason_kept(void)
     require_true(pwrite(fd, &dirty, 4, 152) == 4);
     require_true(pwrite(fd, &junk, 8, (off_t)block - 8) == 8);
     close(fd);
+}
+
+static void corrupt_reason_kept(void)
+{
+    struct fm_info *fi;
+    make_unrecoverable();
     expect_eq(fm_open(path, NULL, &fi), FM_ECORRUPT);
     const char *why = fm_last_error_detail();
     printf("refused: %s\n", why);
     expect_true(strstr(why, "chunk") != NULL);
     expect_true(strstr(fm_check_message(NULL), "chunk") != NULL);
+}
+
+/* fmalloc_init keeps the reason its fm_open found (docs/api.md said it did
+ * not), and an early fm_open failure records its code. */
+static void init_reason_kept(void)
+{
+    struct fm_info *fi;
+    make_unrecoverable();
+    errno = 0;
+    expect_true(fmalloc_init(path, NULL) == NULL);
+    expect_eq(errno, EIO);
+    expect_eq(fm_last_error(), FM_ECORRUPT);
+    printf("fmalloc_init refused: %s\n", fm_last_error_detail());
+    expect_true(strstr(fm_last_error_detail(), "chunk") != NULL);
+
+    expect_eq(fm_open(NULL, NULL, &fi), EINVAL);
+    expect_eq(fm_last_error(), EINVAL);
+    expect_true(strcmp(fm_last_error_detail(), fm_strerror(EINVAL)) == 0);
 }
 
 /* FM_NOCACHE: a small free reaches the heap at once and coalesces. */
@@ -141,6 +165,7 @@ int main(void)
     slot_inside_the_block();
     zeroed_magic_is_not_recreated();
     corrupt_reason_kept();
+    init_reason_kept();
     no_cache();
     null_arenas();
     unlink(path);

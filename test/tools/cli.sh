@@ -15,9 +15,11 @@ for h in --help -h help; do
     done
 done
 
-run "$fmtool" --version
-expect_rc 0
-expect_out '^fmtool \(fmalloc [0-9]+\.[0-9]+\.[0-9]+, file format 2\)$'
+for v in --version -V; do
+    run "$fmtool" $v
+    expect_rc 0
+    expect_out '^fmtool \(fmalloc [0-9]+\.[0-9]+\.[0-9]+, file format 2\)$'
+done
 
 for c in info stats check map snapshot; do
     run "$fmtool" $c --help
