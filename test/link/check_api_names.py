@@ -1,46 +1,52 @@
 #!/usr/bin/env python3
-"""check_api_names.py -- only API names leave the installed library.
+"""check_api_names.py -- only API names leave the installed library, and
+the test hooks are not in it.
 
-    check_api_names.py NM LIB...                  every LIB clean: exit 0
-    check_api_names.py --expect-leak NM LIB...    every LIB leaks: exit 0
+    check_api_names.py NM LIB...                       every LIB clean: exit 0
+    check_api_names.py --expect-violations NM LIB...   every LIB dirty: exit 0
 
-For each LIB (an archive, a shared library or an object), the global
-symbols it defines (nm --defined-only; the dynamic table for a shared
-library) must all be API names: fm_<name> (not the internal fm__),
-fmalloc*, ffree, fcalloc, frealloc.  (Sanitizer builds add no globals
-of their own: the hidden ones they make are localized with ours.)
+For each LIB (an archive, a shared library or an object):
+  * the global symbols it defines (nm --defined-only; the dynamic table of
+    a shared library) must all be API names: fm_<name> (not the internal
+    fm__), fmalloc*, ffree, fcalloc, frealloc.  (Sanitizer builds add no
+    globals of their own: the hidden ones they make are localized with ours.)
+  * no symbol at all, local ones included, may belong to a test hook (the
+    crash points, the fault injection, the caches' spin-lock switch): they
+    are compiled only with FM_TEST_HOOKS, into the tests' library.
 
---expect-leak inverts the verdict: run on an archive that was not
-localized (the internal library), it proves the check can fail.
+--expect-violations inverts the verdict: run on the tests' internal
+archive, which leaks internals and has the hooks by design, it proves that
+both checks can fail.
 """
 import re
 import subprocess
 import sys
 
 API = re.compile(r"^(fm_[a-z0-9]\w*|fmalloc\w*|ffree|fcalloc|frealloc)$")
+HOOK = re.compile(r"^(fm__cp_\w+|cp_target|cp_steps|os_fault_\w+|fault|fault_take"
+                  r"|fm__tc_no_barrier)$")
 
 
-def defined_globals(nm, lib):
-    dynamic = ".so" in lib.rsplit("/", 1)[-1]
-    cmd = [nm, "--defined-only", "--extern-only"] + (["-D"] if dynamic else []) + [lib]
+def symbols(nm, lib, extern_only):
+    """(type letter, name) of every symbol LIB defines."""
+    dynamic = extern_only and ".so" in lib.rsplit("/", 1)[-1]
+    cmd = [nm, "--defined-only"] + (["--extern-only"] if extern_only else [])
+    cmd += (["-D"] if dynamic else []) + [lib]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    names = []
-    for line in out.splitlines():
-        fields = line.split()
-        # "ADDR TYPE NAME"; archive member headers ("x.o:") and blanks skipped.
-        if len(fields) == 3:
-            names.append(fields[2])
-    return names
+    # "ADDR TYPE NAME"; archive member headers ("x.o:") and blanks skipped.
+    return [(f[1], f[2]) for f in (line.split() for line in out.splitlines())
+            if len(f) == 3]
 
 
-def leaks_of(nm, lib):
-    return sorted({n for n in defined_globals(nm, lib)
-                   if not API.match(n)})
+def violations(nm, lib):
+    leaks = sorted({n for _, n in symbols(nm, lib, True) if not API.match(n)})
+    hooks = sorted({n for _, n in symbols(nm, lib, False) if HOOK.match(n)})
+    return leaks, hooks
 
 
 def main(argv):
-    expect_leak = argv[:1] == ["--expect-leak"]
-    if expect_leak:
+    expect = argv[:1] == ["--expect-violations"]
+    if expect:
         argv = argv[1:]
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
@@ -48,16 +54,16 @@ def main(argv):
     nm, libs = argv[0], argv[1:]
     failed = False
     for lib in libs:
-        leaks = leaks_of(nm, lib)
-        if leaks:
-            print(f"{lib}: {len(leaks)} non-API global(s): {' '.join(leaks)}")
+        leaks, hooks = violations(nm, lib)
+        print(f"{lib}: {len(leaks)} non-API global(s) {' '.join(leaks)}")
+        print(f"{lib}: {len(hooks)} test-hook symbol(s) {' '.join(hooks)}")
+        if expect:
+            failed |= not (leaks and hooks)
         else:
-            print(f"{lib}: only API globals")
-        if bool(leaks) != expect_leak:
-            failed = True
+            failed |= bool(leaks or hooks)
     if failed:
-        print("FAIL: " + ("expected leaked names, found none" if expect_leak
-                          else "internal names leave the library"))
+        print("FAIL: " + ("a check found nothing where it must" if expect
+                          else "internal names or test hooks in the library"))
     return 1 if failed else 0
 
 
