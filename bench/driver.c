@@ -421,17 +421,47 @@ static const char *range(int w, int a, const char *key, double scale)
     return b;
 }
 
+/* The arms workload w ran, from `a` on: the first, or N_ARMS. */
+static int arm_from(int w, int a)
+{
+    while (a < N_ARMS && !on(w, a))
+        a++;
+    return a;
+}
+#define for_each_arm(w, a) for (int a = arm_from(w, 0); a < N_ARMS; a = arm_from(w, a + 1))
+
+/* "### title", then the paragraph that says what was measured. */
+__attribute__((format(printf, 3, 4))) static void
+section_head(FILE *o, const char *title, const char *intro, ...)
+{
+    va_list ap;
+    fprintf(o, "### %s\n\n", title);
+    va_start(ap, intro);
+    vfprintf(o, intro, ap);
+    va_end(ap);
+    fprintf(o, "\n\n");
+}
+
+/* A table's first two rows: `titles` ("| a | b |"), then one "---" per
+ * letter of `align`: l for text, r for numbers (right-aligned). */
+static void table_head(FILE *o, const char *titles, const char *align)
+{
+    fprintf(o, "%s\n|", titles);
+    for (const char *c = align; *c; c++)
+        fprintf(o, *c == 'r' ? " ---: |" : " --- |");
+    fprintf(o, "\n");
+}
+
 /* Throughput table with ratios: workloads 1 and 2. */
 static void table_throughput(FILE *o, int w, const char *extra_head, const char *extra_key)
 {
-    fprintf(o, "| allocator | kind | Mops/s | range | vs glibc | vs Boost | vs PMDK |%s\n",
-            extra_head ? extra_head : "");
-    fprintf(o, "| --- | --- | ---: | ---: | ---: | ---: | ---: |%s\n", extra_head ? " ---: |" : "");
+    char titles[128];
+    snprintf(titles, sizeof titles, "| allocator | kind | Mops/s | range | vs glibc | vs Boost | "
+             "vs PMDK |%s", extra_head ? extra_head : "");
+    table_head(o, titles, extra_head ? "llrrrrrr" : "llrrrrr");
     double g = med(w, A_GLIBC, "ops_per_s", 1), b = med(w, A_BOOST, "ops_per_s", 1),
            p = med(w, A_PMDK, "ops_per_s", 1);
-    for (int a = 0; a < N_ARMS; a++) {
-        if (!on(w, a))
-            continue;
+    for_each_arm(w, a) {
         double v = med(w, a, "ops_per_s", 1);
         fprintf(o, "| %s | %s | %s | %s | %s | %s | %s |", arm_title[a],
                 arm_persistent[a] ? "persistent" : "volatile", num(v / 1e6),
@@ -446,11 +476,10 @@ static void table_throughput(FILE *o, int w, const char *extra_head, const char 
 static void section_churn(FILE *o)
 {
     const struct params *P = opt.P;
-    fprintf(o, "### 1. Small-object churn\n\n");
-    fprintf(o,
+    section_head(o, "1. Small-object churn",
             "%s slots, %s operations, sizes %u–%u B uniform. Each operation picks a slot at "
             "random: frees its block if it holds one, else allocates one and writes its first "
-            "8 bytes (checked again at the free).\n\n",
+            "8 bytes (checked again at the free).",
             count(P->churn_slots), count(P->churn_ops), CHURN_MIN_SIZE, CHURN_MAX_SIZE);
     table_throughput(o, W_CHURN, NULL, NULL);
 }
@@ -458,13 +487,12 @@ static void section_churn(FILE *o)
 static void section_mixed(FILE *o)
 {
     const struct params *P = opt.P;
-    fprintf(o, "### 2. Mixed sizes with realloc\n\n");
-    fprintf(o,
+    section_head(o, "2. Mixed sizes with realloc",
             "%s slots, %s operations, sizes %u B–%u KiB log-uniform. 10%% of the operations are "
             "`realloc` of the slot's block to a new size (of NULL when the slot is empty); the "
             "rest free a held block or allocate one. Every block carries a stamp in its first "
             "and last 8 bytes, checked after each realloc (the old contents must survive) and "
-            "before each free.\n\n",
+            "before each free.",
             count(P->mixed_slots), count(P->mixed_ops), MIXED_MIN_SIZE, MIXED_MAX_SIZE / 1024);
     table_throughput(o, W_MIXED, " reallocs |", "reallocs");
 }
@@ -473,8 +501,7 @@ static void section_list(FILE *o)
 {
     const struct params *P = opt.P;
     int w = W_LIST;
-    fprintf(o, "### 3. Persistent linked list\n\n");
-    fprintf(o,
+    section_head(o, "3. Persistent linked list",
             "%s nodes of %u B appended to a list whose head is in the arena's root. "
             "Persistent arms: one process builds the list and closes the arena, a fresh process "
             "reopens it and traverses it (checking every node and the count and sum kept in the "
@@ -483,14 +510,13 @@ static void section_list(FILE *o)
             "previous node's PMEMoid, then `pmemobj_persist` of the node). Volatile arms build "
             "and traverse in one process (no reopen). Times are medians; \"on disk\" is "
             "`st_blocks × 512`; blocks and heap bytes are what the allocator itself reports "
-            "after the reopen.\n\n",
+            "after the reopen.",
             count(P->list_nodes), LIST_NODE_SIZE);
-    fprintf(o, "| allocator | build Mnodes/s | build ms | close ms | reopen ms | traverse ms | "
-               "file MiB | on disk MiB | blocks | heap MiB |\n");
-    fprintf(o, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-    for (int a = 0; a < N_ARMS; a++) {
-        if (!on(w, a))
-            continue;
+    table_head(o,
+               "| allocator | build Mnodes/s | build ms | close ms | reopen ms | traverse ms | "
+               "file MiB | on disk MiB | blocks | heap MiB |",
+               "lrrrrrrrrr");
+    for_each_arm(w, a) {
         double blocks = med(w, a, "blocks", 1), heap = med(w, a, "heap_bytes", 1.0 / 1048576);
         fprintf(o, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", arm_title[a],
                 num(med(w, a, "ops_per_s", 1e-6)), num(med(w, a, "build_s", 1e3)),
@@ -506,21 +532,17 @@ static void section_frag(FILE *o)
 {
     const struct params *P = opt.P;
     int w = W_FRAG;
-    fprintf(o, "### 4. Fragmentation\n\n");
-    fprintf(o,
+    section_head(o, "4. Fragmentation",
             "%s blocks of %u–%u B, a random half of them freed, then %s blocks of %u–%u B. "
             "Live bytes = the bytes asked for by the blocks still held. Footprint = file blocks "
             "(`st_blocks × 512`) for fmalloc and Boost; for PMDK, whose pool file is allocated "
             "whole at creation, the resident pages of its mapping; for the volatile arms, the "
-            "growth of peak RSS (VmHWM) over the RSS before the first allocation.\n\n",
+            "growth of peak RSS (VmHWM) over the RSS before the first allocation.",
             count(P->frag_first), FRAG_MIN_SIZE, FRAG_MAX_FIRST, count(P->frag_second),
             FRAG_MIN_SIZE, FRAG_MAX_SECOND);
-    fprintf(o,
-            "| allocator | Mops/s | live MiB | footprint MiB | footprint ÷ live | measured as |\n");
-    fprintf(o, "| --- | ---: | ---: | ---: | ---: | --- |\n");
-    for (int a = 0; a < N_ARMS; a++) {
-        if (!on(w, a))
-            continue;
+    table_head(o, "| allocator | Mops/s | live MiB | footprint MiB | footprint ÷ live | measured as |",
+               "lrrrrl");
+    for_each_arm(w, a) {
         double live = med(w, a, "live_bytes", 1), foot = med(w, a, "footprint_bytes", 1);
         const char *how = !arm_persistent[a]                       ? "peak RSS growth"
                           : med(w, a, "footprint_is_rss", 1) > 0.5 ? "mapped pages resident"
@@ -536,23 +558,21 @@ static void section_threads(FILE *o)
 {
     const struct params *P = opt.P;
     int w = W_THREADS;
-    fprintf(o, "### 5. Two threads, one heap\n\n");
-    fprintf(o,
+    section_head(o, "5. Two threads, one heap",
             "Workload 1 run by 2 threads at once on one heap (one arena for the persistent "
             "arms), each thread with its own %s slots and %s operations. Aggregate throughput = "
             "all operations ÷ (last thread's end − first thread's start). \"1 thread\" is "
             "workload 1's figure. CPU share = the threads' CPU time ÷ (2 × that wall time): "
             "below 100%% the threads waited, for a lock or for a core that another process "
-            "had (the volatile arms, which share no lock, show how free the cores were).\n\n",
+            "had (the volatile arms, which share no lock, show how free the cores were).",
             count(P->churn_slots), count(P->churn_ops));
-    fprintf(o, "| allocator | 2 threads Mops/s | range | 1 thread Mops/s | 2 threads ÷ 1 | "
-               "CPU share | vs glibc | vs Boost | vs PMDK |\n");
-    fprintf(o, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    table_head(o,
+               "| allocator | 2 threads Mops/s | range | 1 thread Mops/s | 2 threads ÷ 1 | "
+               "CPU share | vs glibc | vs Boost | vs PMDK |",
+               "lrrrrrrrr");
     double g = med(w, A_GLIBC, "ops_per_s", 1), b = med(w, A_BOOST, "ops_per_s", 1),
            p = med(w, A_PMDK, "ops_per_s", 1);
-    for (int a = 0; a < N_ARMS; a++) {
-        if (!on(w, a))
-            continue;
+    for_each_arm(w, a) {
         double v = med(w, a, "ops_per_s", 1), one = med(W_CHURN, a, "ops_per_s", 1);
         fprintf(o, "| %s | %s | %s | %s | %s | %.0f%% | %s | %s | %s |\n", arm_title[a],
                 num(v / 1e6), range(w, a, "ops_per_s", 1e-6), num(one / 1e6), ratio(v / one),
@@ -564,17 +584,17 @@ static void section_threads(FILE *o)
 static void section_reopen(FILE *o)
 {
     int w = W_REOPEN, a = A_FMALLOC;
-    fprintf(o, "### 6. fmalloc: reopen and recovery\n\n");
-    fprintf(o,
+    section_head(o, "6. fmalloc: reopen and recovery",
             "Two arenas built once (blocks of %u–%u B, `fm_close` with the default sync). "
             "Per run, each in a fresh process: time `fm_open` of the cleanly closed arena; then "
             "a child opens it read-write, allocates one block and is killed with SIGKILL; then "
             "time `fm_open` of the dirty arena, which recovers it (the open checks the whole "
-            "heap before it trusts it).\n\n",
+            "heap before it trusts it).",
             REOPEN_MIN_SIZE, REOPEN_MAX_SIZE);
-    fprintf(o, "| arena | file MiB | objects | build s | clean reopen ms | range | recovery ms | "
-               "range | recovery s per GiB |\n");
-    fprintf(o, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    table_head(o,
+               "| arena | file MiB | objects | build s | clean reopen ms | range | recovery ms | "
+               "range | recovery s per GiB |",
+               "lrrrrrrrr");
     static const char *const which[2] = {"small", "large"};
     for (int k = 0; k < 2; k++) {
         char key[8][40];
@@ -599,15 +619,36 @@ static void target(FILE *o, const char *what, const char *measured, double lhs, 
     fprintf(o, "| %s | %s | %s |\n", what, measured, met);
 }
 
+/* How fmalloc fares against one peer over the workloads: the rows with a
+ * ratio, those below `min`, and their names. */
+struct peer_tally {
+    double min;
+    int rated, below;
+    char below_list[256];
+};
+
+/* Counts ratio r (fmalloc ÷ the peer) of workload `title`; its mark. */
+static const char *tally(struct peer_tally *t, double r, const char *title)
+{
+    if (isnan(r))
+        return "n/a";
+    t->rated++;
+    if (r >= t->min)
+        return "yes";
+    t->below++;
+    size_t n = strlen(t->below_list);
+    snprintf(t->below_list + n, sizeof t->below_list - n, "%s%s", n ? ", " : "", title);
+    return "**no**";
+}
+
 static void section_targets(FILE *o)
 {
     int f = A_FMALLOC;
     double churn = med(W_CHURN, f, "ops_per_s", 1), mixed = med(W_MIXED, f, "ops_per_s", 1);
-    fprintf(o, "### fmalloc against the persistent peers, per workload\n\n");
-    fprintf(o, "Speed-up of fmalloc over each peer (throughput ratio, or time ratio for reopen "
-               "and traverse). The issue asks for at least 3× Boost and 5× PMDK everywhere.\n\n");
-    fprintf(o, "| workload | fmalloc ÷ Boost | ≥ 3× | fmalloc ÷ PMDK | ≥ 5× |\n");
-    fprintf(o, "| --- | ---: | --- | ---: | --- |\n");
+    section_head(o, "fmalloc against the persistent peers, per workload",
+                 "Speed-up of fmalloc over each peer (throughput ratio, or time ratio for reopen "
+                 "and traverse). The issue asks for at least 3× Boost and 5× PMDK everywhere.");
+    table_head(o, "| workload | fmalloc ÷ Boost | ≥ 3× | fmalloc ÷ PMDK | ≥ 5× |", "lrlrl");
     struct {
         const char *title;
         int w;
@@ -622,37 +663,20 @@ static void section_targets(FILE *o)
         {"4. fragmentation (speed)", W_FRAG, "ops_per_s", false},
         {"5. two threads", W_THREADS, "ops_per_s", false},
     };
-    int n_rows = (int)(sizeof rows / sizeof rows[0]), worst_b = 0, worst_p = 0, rated_b = 0,
-        rated_p = 0;
-    char fail_b[256] = "", fail_p[256] = "";
+    int n_rows = (int)(sizeof rows / sizeof rows[0]);
+    struct peer_tally boost = {.min = 3}, pmdk = {.min = 5};
     for (int i = 0; i < n_rows; i++) {
         double fv = med(rows[i].w, f, rows[i].key, 1);
         double rb = rows[i].is_time ? med(rows[i].w, A_BOOST, rows[i].key, 1) / fv
                                     : fv / med(rows[i].w, A_BOOST, rows[i].key, 1);
         double rp = rows[i].is_time ? med(rows[i].w, A_PMDK, rows[i].key, 1) / fv
                                     : fv / med(rows[i].w, A_PMDK, rows[i].key, 1);
-        const char *mb = isnan(rb) ? "n/a" : rb >= 3 ? "yes" : "**no**";
-        const char *mp = isnan(rp) ? "n/a" : rp >= 5 ? "yes" : "**no**";
+        const char *mb = tally(&boost, rb, rows[i].title + 3);
+        const char *mp = tally(&pmdk, rp, rows[i].title + 3);
         fprintf(o, "| %s | %s | %s | %s | %s |\n", rows[i].title, ratio(rb), mb, ratio(rp), mp);
-        if (!isnan(rb)) {
-            rated_b++;
-            if (rb < 3) {
-                worst_b++;
-                snprintf(fail_b + strlen(fail_b), sizeof fail_b - strlen(fail_b), "%s%s",
-                         *fail_b ? ", " : "", rows[i].title + 3);
-            }
-        }
-        if (!isnan(rp)) {
-            rated_p++;
-            if (rp < 5) {
-                worst_p++;
-                snprintf(fail_p + strlen(fail_p), sizeof fail_p - strlen(fail_p), "%s%s",
-                         *fail_p ? ", " : "", rows[i].title + 3);
-            }
-        }
     }
     fprintf(o, "\n### Targets (issue 7)\n\n");
-    fprintf(o, "| target | measured | status |\n| --- | --- | --- |\n");
+    table_head(o, "| target | measured | status |", "lll");
     char m[512];
     double g1 = med(W_CHURN, A_GLIBC, "ops_per_s", 1), b1 = med(W_CHURN, A_BOOST, "ops_per_s", 1);
     snprintf(m, sizeof m, "%s of glibc", ratio(churn / g1));
@@ -662,10 +686,12 @@ static void section_targets(FILE *o)
     double g2 = med(W_MIXED, A_GLIBC, "ops_per_s", 1);
     snprintf(m, sizeof m, "%s of glibc", ratio(mixed / g2));
     target(o, "mixed sizes ≥ 0.7× glibc", m, mixed / g2, 0.7, false);
-    snprintf(m, sizeof m, "below in %d of %d: %s", worst_p, rated_p, worst_p ? fail_p : "none");
-    target(o, "every workload ≥ 5× PMDK", m, rated_p ? -worst_p : NAN, 0, false);
-    snprintf(m, sizeof m, "below in %d of %d: %s", worst_b, rated_b, worst_b ? fail_b : "none");
-    target(o, "every workload ≥ 3× Boost", m, rated_b ? -worst_b : NAN, 0, false);
+    snprintf(m, sizeof m, "below in %d of %d: %s", pmdk.below, pmdk.rated,
+             pmdk.below ? pmdk.below_list : "none");
+    target(o, "every workload ≥ 5× PMDK", m, pmdk.rated ? -pmdk.below : NAN, 0, false);
+    snprintf(m, sizeof m, "below in %d of %d: %s", boost.below, boost.rated,
+             boost.below ? boost.below_list : "none");
+    target(o, "every workload ≥ 3× Boost", m, boost.rated ? -boost.below : NAN, 0, false);
     double two = med(W_THREADS, f, "ops_per_s", 1);
     snprintf(m, sizeof m, "%s", ratio(two / churn));
     target(o, "two threads ≥ 1.6× one thread", m, two / churn, 1.6, false);

@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#if FM_TEST_HOOKS
 bool fm__cp_armed;
 static long cp_target;
 static long cp_steps;
@@ -39,6 +40,7 @@ long fm__cp_disarm(void)
     cp_target = 0;
     return n;
 }
+#endif
 
 void log_rollback(char *base)
 {

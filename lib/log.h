@@ -19,6 +19,8 @@
  *
  * Crash-point injection: when fm__cp_armed, every step above counts, and
  * the process _exit()s at step fm__cp_target (tests walk every step).
+ * Compiled only with FM_TEST_HOOKS (the tests' library, lib/meson.build);
+ * elsewhere log_crashpoint() is empty.
  */
 #ifndef FM_LOG_H
 #define FM_LOG_H
@@ -30,6 +32,9 @@
 #include "debug.h"
 #include "format.h"
 
+#define FM_CP_EXIT 86
+
+#if FM_TEST_HOOKS
 extern bool fm__cp_armed;
 void fm__cp_step(void);
 /* Arm crash points: exit with status FM_CP_EXIT at step `target` (0: only
@@ -38,13 +43,15 @@ long fm__cp_arm(long target);
 long fm__cp_disarm(void);
 /* Steps counted so far, without resetting. */
 long fm__cp_steps(void);
-#define FM_CP_EXIT 86
 
 static inline void log_crashpoint(void)
 {
     if (fm_unlikely(fm__cp_armed))
         fm__cp_step();
 }
+#else
+static inline void log_crashpoint(void) {}
+#endif
 
 /*
  * Heap words are read and written as relaxed atomics: a thread cache's fast

@@ -22,11 +22,13 @@ enum os_fault_op {
     OS_FAULT_NOPS
 };
 
+#if FM_TEST_HOOKS /* only in the tests' library (lib/meson.build) */
 /* Test hook: after `skip` more successful calls of `op`, fail once with err
  * (err 0 disarms).  Process-wide. */
 void os_fault_set(enum os_fault_op op, int err, int skip);
 /* The same, failing `times` calls in a row. */
 void os_fault_set_times(enum os_fault_op op, int err, int skip, int times);
+#endif
 
 /* Open `path`; O_CREAT|O_EXCL when `create_excl`.  Sets *fd. */
 int os_open(const char *path, bool rdonly, bool create_excl, mode_t mode, int *fd);

@@ -45,7 +45,11 @@
 #define FM_TSAN 0
 #endif
 
+#if FM_TEST_HOOKS
 bool fm__tc_no_barrier; /* tests: use the spin locks even where membarrier works */
+#else
+#define fm__tc_no_barrier false
+#endif
 
 static void tc_enter(struct fm_arena *a, struct tcache *tc)
 {

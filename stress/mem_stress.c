@@ -340,63 +340,33 @@ static void usage(FILE *f)
             DEFAULT_OPS, DEFAULT_LIVE, DEFAULT_MAX_BLOCK);
 }
 
-static const char *option_value(int argc, char **argv, int *i, const char *name)
-{
-    size_t n = strlen(name);
-    if (strncmp(argv[*i], name, n) != 0)
-        return NULL;
-    if (argv[*i][n] == '=')
-        return argv[*i] + n + 1;
-    if (argv[*i][n] != '\0')
-        return NULL;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "mem_stress: %s needs a value\n", name);
-        exit(2);
-    }
-    return argv[++*i];
-}
+#define OPTION(name) stress_option_value("mem_stress", usage, argc, argv, &i, name)
+#define NUMBER(min, max) stress_option_u64("mem_stress", opt, v, min, max)
 
 static void parse_args(int argc, char **argv, struct config *cfg, bool *have_seed)
 {
     for (int i = 1; i < argc; i++) {
-        const char *opt = argv[i];
-        const char *v;
-        uint64_t n;
-        if ((v = option_value(argc, argv, &i, "--threads"))) {
-            if (!stress_parse_u64(v, &n) || n < 1 || n > MAX_THREADS)
-                goto bad_value;
-            cfg->threads = (unsigned)n;
-        } else if ((v = option_value(argc, argv, &i, "--ops"))) {
-            if (!stress_parse_u64(v, &cfg->ops))
-                goto bad_value;
-        } else if ((v = option_value(argc, argv, &i, "--seed"))) {
-            if (!stress_parse_u64(v, &cfg->seed))
-                goto bad_value;
+        const char *opt = argv[i], *v;
+        if ((v = OPTION("--threads"))) {
+            cfg->threads = (unsigned)NUMBER(1, MAX_THREADS);
+        } else if ((v = OPTION("--ops"))) {
+            cfg->ops = NUMBER(0, UINT64_MAX);
+        } else if ((v = OPTION("--seed"))) {
+            cfg->seed = NUMBER(0, UINT64_MAX);
             *have_seed = true;
-        } else if ((v = option_value(argc, argv, &i, "--live"))) {
-            if (!stress_parse_u64(v, &n) || n < 1 || n > (1u << 24))
-                goto bad_value;
-            cfg->live = (size_t)n;
-        } else if ((v = option_value(argc, argv, &i, "--max-block"))) {
-            if (!stress_parse_u64(v, &n) || n > (1u << 24))
-                goto bad_value;
-            cfg->max_block = (size_t)n;
-        } else if (strcmp(argv[i], "--keep") == 0) {
+        } else if ((v = OPTION("--live"))) {
+            cfg->live = (size_t)NUMBER(1, 1u << 24);
+        } else if ((v = OPTION("--max-block"))) {
+            cfg->max_block = (size_t)NUMBER(0, 1u << 24);
+        } else if (strcmp(opt, "--keep") == 0) {
             cfg->keep = true;
-        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            exit(0);
         } else {
-            fprintf(stderr, "mem_stress: unknown argument '%s'\n", argv[i]);
-            usage(stderr);
-            exit(2);
+            stress_option_other("mem_stress", usage, opt);
         }
-        continue;
-    bad_value:
-        fprintf(stderr, "mem_stress: bad value '%s' in %s\n", v, opt);
-        exit(2);
     }
 }
+#undef OPTION
+#undef NUMBER
 
 int main(int argc, char **argv)
 {

@@ -705,62 +705,33 @@ static void usage(FILE *f)
             DEFAULT_ROUNDS, DEFAULT_MAX_BLOCK);
 }
 
-/* The value of option `name` at argv[*i] ("--name V" or "--name=V"), or NULL. */
-static const char *option_value(int argc, char **argv, int *i, const char *name)
-{
-    size_t n = strlen(name);
-    if (strncmp(argv[*i], name, n) != 0)
-        return NULL;
-    if (argv[*i][n] == '=')
-        return argv[*i] + n + 1;
-    if (argv[*i][n] != '\0')
-        return NULL;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "mmap_stress: %s needs a value\n", name);
-        usage(stderr);
-        exit(2);
-    }
-    return argv[++*i];
-}
+#define OPTION(name) stress_option_value("mmap_stress", usage, argc, argv, &i, name)
+#define NUMBER(min, max) stress_option_u64("mmap_stress", opt, v, min, max)
 
 static void parse_args(int argc, char **argv, struct config *cfg)
 {
     for (int i = 1; i < argc; i++) {
-        const char *opt = argv[i];
-        const char *v;
-        uint64_t n;
-        if ((v = option_value(argc, argv, &i, "--dir"))) {
+        const char *opt = argv[i], *v;
+        if ((v = OPTION("--dir"))) {
             cfg->dir = v;
-        } else if ((v = option_value(argc, argv, &i, "--seed"))) {
-            if (!stress_parse_u64(v, &cfg->seed))
-                goto bad_value;
+        } else if ((v = OPTION("--seed"))) {
+            cfg->seed = NUMBER(0, UINT64_MAX);
             cfg->have_seed = true;
-        } else if ((v = option_value(argc, argv, &i, "--rounds"))) {
-            if (!stress_parse_u64(v, &n) || n > 1000000)
-                goto bad_value;
-            cfg->rounds = (unsigned)n;
-        } else if ((v = option_value(argc, argv, &i, "--max-block"))) {
-            if (!stress_parse_u64(v, &n) || n > MAX_MAX_BLOCK)
-                goto bad_value;
-            cfg->max_block = (uint32_t)n;
-        } else if (strcmp(argv[i], "--quiet") == 0) {
+        } else if ((v = OPTION("--rounds"))) {
+            cfg->rounds = (unsigned)NUMBER(0, 1000000);
+        } else if ((v = OPTION("--max-block"))) {
+            cfg->max_block = (uint32_t)NUMBER(0, MAX_MAX_BLOCK);
+        } else if (strcmp(opt, "--quiet") == 0) {
             cfg->quiet = true;
-        } else if (strcmp(argv[i], "--dump-blocks") == 0) {
+        } else if (strcmp(opt, "--dump-blocks") == 0) {
             cfg->dump_blocks = true; /* hidden: for corrupt_test.sh */
-        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            exit(0);
         } else {
-            fprintf(stderr, "mmap_stress: unknown argument '%s'\n", argv[i]);
-            usage(stderr);
-            exit(2);
+            stress_option_other("mmap_stress", usage, opt);
         }
-        continue;
-    bad_value:
-        fprintf(stderr, "mmap_stress: bad value '%s' in %s\n", v, opt);
-        exit(2);
     }
 }
+#undef OPTION
+#undef NUMBER
 
 static void make_path(char *out, size_t cap, const char *dir, const char *name)
 {

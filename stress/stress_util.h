@@ -1,7 +1,8 @@
 /*
  * stress_util.h -- small helpers shared by the stress tools (mmap_stress,
  * mem_stress): a seeded random generator, byte-pattern checks and option
- * parsing.  Everything is `static inline` so a tool that uses only part of
+ * parsing ("--name V" or "--name=V"; a bad value or an unknown option ends
+ * the tool with status 2, --help with 0).  Everything is `static inline` so a tool that uses only part of
  * it compiles without unused-function warnings.
  *
  * The generator is xoshiro256** seeded through splitmix64: one 64-bit seed
@@ -15,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -136,6 +138,57 @@ static inline bool stress_parse_u64(const char *s, uint64_t *out)
         return false;
     *out = (uint64_t)v;
     return true;
+}
+
+/* Prints the tool's help to the stream. */
+typedef void stress_usage_fn(FILE *f);
+
+/*
+ * The value of option `name` at argv[*i] ("--name V", advancing *i, or
+ * "--name=V"), or NULL when argv[*i] is another option.  A missing value
+ * ends the tool.
+ */
+static inline const char *stress_option_value(const char *tool, stress_usage_fn *usage, int argc,
+                                              char **argv, int *i, const char *name)
+{
+    size_t n = strlen(name);
+    if (strncmp(argv[*i], name, n) != 0)
+        return NULL;
+    if (argv[*i][n] == '=')
+        return argv[*i] + n + 1;
+    if (argv[*i][n] != '\0')
+        return NULL;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "%s: %s needs a value\n", tool, name);
+        usage(stderr);
+        exit(2);
+    }
+    return argv[++*i];
+}
+
+/* Value `v` of option `opt` as a number in [min, max]; else the tool ends. */
+static inline uint64_t stress_option_u64(const char *tool, const char *opt, const char *v,
+                                         uint64_t min, uint64_t max)
+{
+    uint64_t n;
+    if (!stress_parse_u64(v, &n) || n < min || n > max) {
+        fprintf(stderr, "%s: bad value '%s' in %s\n", tool, v, opt);
+        exit(2);
+    }
+    return n;
+}
+
+/* `arg` is none of the tool's options: --help or -h prints the help and
+ * ends the tool with 0, anything else is an error (status 2). */
+static inline void stress_option_other(const char *tool, stress_usage_fn *usage, const char *arg)
+{
+    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+        usage(stdout);
+        exit(0);
+    }
+    fprintf(stderr, "%s: unknown argument '%s'\n", tool, arg);
+    usage(stderr);
+    exit(2);
 }
 
 #endif /* FM_STRESS_UTIL_H */

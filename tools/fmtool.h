@@ -101,6 +101,10 @@ TOOL_PRINTF(3, 4) void rep_text(struct report *r, const char *label, const char 
  * json the error object) and returns the exit code: 1 for FM_ECORRUPT
  * (an unrecoverable dirty arena, or an inconsistent state part), else 2. */
 int tool_open(const struct tool_args *a, struct fm_info **fi);
+/* tool_open, then fm_check: a corrupt heap is reported as `corrupt_what`
+ * (tool_corrupt), any other failure by tool_fail; either way the arena is
+ * closed and the exit status returned. */
+int tool_open_checked(const struct tool_args *a, const char *corrupt_what, struct fm_info **fi);
 
 /* Why fm_open failed with a format error, in words (fm_open itself only
  * returns the code): re-runs the header checks, and for a dirty arena the

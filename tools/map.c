@@ -329,17 +329,11 @@ int cmd_map(const struct tool_args *a)
     struct fm_stats st;
     struct heap_map m = {0};
     bool to_stdout = !a->output || strcmp(a->output, "-") == 0;
-    int rc = tool_open(a, &fi);
+    int rc = tool_open_checked(a, "corrupt, not mapping it", &fi);
     if (rc)
         return rc;
-    int err = fm_check(fi);
-    if (err) {
-        rc = err == FM_ECORRUPT ? tool_corrupt(a, "corrupt, not mapping it", fm_check_message(fi))
-                                : tool_fail(a, err, "cannot check the heap");
-        fm_close(fi);
-        return rc;
-    }
-    if ((err = fm_stats(fi, &st)))
+    int err = fm_stats(fi, &st);
+    if (err)
         goto fail;
     m.bpp = CH_ALIGN;
     while ((st.heap_size + m.bpp - 1) / m.bpp > (uint64_t)ROW_PX * MAX_ROWS)

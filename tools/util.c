@@ -361,6 +361,20 @@ int tool_open(const struct tool_args *a, struct fm_info **fi)
     return tool_fail(a, err, why);
 }
 
+int tool_open_checked(const struct tool_args *a, const char *corrupt_what, struct fm_info **fi)
+{
+    int rc = tool_open(a, fi);
+    if (rc)
+        return rc;
+    int err = fm_check(*fi);
+    if (err == 0)
+        return 0;
+    rc = err == FM_ECORRUPT ? tool_corrupt(a, corrupt_what, fm_check_message(*fi))
+                            : tool_fail(a, err, "cannot check the heap");
+    fm_close(*fi);
+    return rc;
+}
+
 /* ---- the chunk walk -------------------------------------------------------------- */
 
 int tool_walk_chunks(const struct fm_info *fi, chunk_fn fn, void *arg)

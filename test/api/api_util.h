@@ -1,7 +1,8 @@
 /*
  * api_util.h -- helpers shared by the public-API tests (test/api only).
  *
- * File snapshots (to prove a failed open left a file byte-identical), paths
+ * Opening arenas (arena_util.h, shared with the other test directories),
+ * file snapshots (to prove a failed open left a file byte-identical), paths
  * in the test's temporary directory, and a seeded block pattern: every
  * block a test allocates is filled from a 64-bit key and verified before it
  * is freed or resized, so a heap that hands out overlapping blocks or moves
@@ -20,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "arena_util.h"
 #include "harness.h"
 
 /* "<tmpdir>/<name>" in a static buffer ring (four live at a time). */

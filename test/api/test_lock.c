@@ -32,14 +32,6 @@ struct holder {
     int from_child; /* reads 'O' once open (or 'E'), then 'C' once closed */
 };
 
-static int open_flags(const char *path, unsigned flags, struct fm_info **out)
-{
-    struct fm_options opt;
-    memset(&opt, 0, sizeof opt);
-    opt.flags = flags;
-    return fm_open(path, &opt, out);
-}
-
 static double now_seconds(void)
 {
     struct timespec ts;

@@ -33,15 +33,6 @@
 
 static uint64_t rng;
 
-/* Open with the given flags; 0 or the error. */
-static int open_flags(const char *path, unsigned flags, struct fm_info **out)
-{
-    struct fm_options opt;
-    memset(&opt, 0, sizeof opt);
-    opt.flags = flags;
-    return fm_open(path, &opt, out);
-}
-
 /*
  * fm_open(path, opt) must fail with want_a or want_b, leave *out untouched,
  * and leave the file exactly as it was (bytes and size; a missing file stays

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "fmalloc.h"
+#include "arena_util.h"
 #include "harness.h"
 
 #define MiB (1ull << 20)
@@ -30,9 +31,7 @@ static struct fm_stats stats(struct fm_info *fi)
 int main(void)
 {
     snprintf(path, sizeof path, "%s/punch.fm", harness_tmpdir());
-    struct fm_options o = {.initial_size = 1 * MiB, .flags = FM_CREATE};
-    struct fm_info *fi;
-    require_eq(fm_open(path, &o, &fi), 0);
+    struct fm_info *fi = fresh_arena(path, (struct fm_options){0});
 
     /* guards over 1040 bytes: smaller blocks come in thread-cache runs */
     char *a = fm_malloc(fi, 2000), *big = fm_malloc(fi, 32 * MiB), *b = fm_malloc(fi, 2000);

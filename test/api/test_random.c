@@ -273,7 +273,6 @@ static void step(struct fm_info *fi, uint64_t *r)
 int main(void)
 {
     const char *path = tpath("random.fm");
-    struct fm_options opt;
     struct fm_info *fi = NULL;
     struct fm_stats st;
     uint64_t seed = harness_seed(), r = pat_mix(seed);
@@ -288,10 +287,7 @@ int main(void)
     for (int i = 0; i < NSLOTS; i++)
         slots[i].live_pos = -1;
 
-    unlink(path);
-    memset(&opt, 0, sizeof opt);
-    opt.flags = FM_CREATE;
-    require_eq(fm_open(path, &opt, &fi), 0);
+    fi = fresh_arena(path, (struct fm_options){0});
 
     for (op_no = 0; op_no < ops; op_no++) {
         if (op_no > 0 && op_no % CHECK_EVERY == 0)
@@ -311,8 +307,7 @@ int main(void)
                 fprintf(stderr, "could not map at the old base %p (got %p): "
                                 "was the arena's range unmapped by fm_close?\n",
                         oldbase, blocker);
-            memset(&opt, 0, sizeof opt);
-            require_eq(fm_open(path, &opt, &fi), 0);
+            fi = require_open(path, (struct fm_options){0});
             if (!expect_true(fi->mem != oldbase))
                 fprintf(stderr, "reopened at the blocked old base %p\n", oldbase);
             printf("reopen at op %ld: base %p -> %p\n", op_no, oldbase, fi->mem);

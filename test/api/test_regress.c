@@ -9,26 +9,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "arena_util.h"
 #include "fmalloc.h"
 #include "harness.h"
 
 #define MiB (1u << 20)
 static char path[600];
 
-static struct fm_info *fresh(uint64_t max_size)
-{
-    struct fm_options o = {.initial_size = MiB, .max_size = max_size, .flags = FM_CREATE};
-    struct fm_info *fi;
-    unlink(path);
-    require_eq(fm_open(path, &o, &fi), 0);
-    return fi;
-}
-
 /* realloc of the block below the top, when the file may not grow: it must
  * move into free space instead of failing. */
 static void realloc_moves_when_top_cannot_grow(void)
 {
-    struct fm_info *fi = fresh(4 * MiB);
+    struct fm_info *fi = fresh_arena(path, (struct fm_options){.max_size = 4 * MiB});
     char *x = fm_malloc(fi, 2 * MiB), *a = fm_malloc(fi, MiB);
     require_true(x && a);
     memset(a, 0x5c, MiB);
@@ -44,7 +36,7 @@ static void realloc_moves_when_top_cannot_grow(void)
 /* fm_free_from / fm_realloc_to with the slot inside the block itself. */
 static void slot_inside_the_block(void)
 {
-    struct fm_info *fi = fresh(0);
+    struct fm_info *fi = fresh_arena(path, (struct fm_options){0});
     fm_off_t *root = fm_root(fi);
     fm_off_t *self = fm_malloc_to(fi, &root[0], 80);
     require_true(self != NULL);
@@ -67,7 +59,7 @@ static void slot_inside_the_block(void)
  * interrupted creation itself is tested in test/crash/test_faults.c.) */
 static void zeroed_magic_is_not_recreated(void)
 {
-    struct fm_info *fi = fresh(0);
+    struct fm_info *fi = fresh_arena(path, (struct fm_options){0});
     fm_off_t *root = fm_root(fi);
     require_true(fm_malloc_to(fi, &root[0], 100) != NULL);
     expect_eq(fm_close(fi), 0);
@@ -85,7 +77,7 @@ static void zeroed_magic_is_not_recreated(void)
 /* An arena whose recovery must fail: dirty flag on, a chunk header damaged. */
 static void make_unrecoverable(void)
 {
-    struct fm_info *fi = fresh(0);
+    struct fm_info *fi = fresh_arena(path, (struct fm_options){0});
     fm_off_t *root = fm_root(fi);
     require_true(fm_malloc_to(fi, &root[0], 100) != NULL);
     fm_off_t block = root[0];

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "arena_util.h"
 #include "fmalloc.h"
 #include "harness.h"
 #include "log.h"
@@ -87,15 +88,6 @@ static struct snap snapshot(struct fm_info *fi)
 /* Syncing protects against OS crashes, not process kills: skip it here. */
 static const struct fm_options nosync = {.flags = FM_NOSYNC};
 
-static struct fm_info *open_rw(const char *path)
-{
-    struct fm_info *fi;
-    int err = fm_open(path, &nosync, &fi);
-    if (err)
-        fprintf(stderr, "open %s: %s\n", path, fm_last_error_detail());
-    require_eq(err, 0);
-    return fi;
-}
 
 /* ---- call boundaries ---------------------------------------------------------
  * An operation made of several public calls marks the end of each with
@@ -125,17 +117,14 @@ typedef void (*scenario_fn)(struct fm_info *fi);
 static void run_scenario(const char *name, scenario_fn setup, scenario_fn op)
 {
     /* The "before" arena. */
-    unlink(tmpl_path);
-    struct fm_options o = {.initial_size = 1 << 20, .flags = FM_CREATE | FM_NOSYNC};
-    struct fm_info *fi;
-    require_eq(fm_open(tmpl_path, &o, &fi), 0);
+    struct fm_info *fi = fresh_arena(tmpl_path, nosync);
     if (setup)
         setup(fi);
     require_eq(fm_check(fi), 0);
     require_eq(fm_close(fi), 0);
 
     harness_copy_file(tmpl_path, work_path);
-    fi = open_rw(work_path);
+    fi = require_open(work_path, nosync);
     struct snap before = snapshot(fi);
     reference = true;
     ncalls = 0;
@@ -173,7 +162,7 @@ static void run_scenario(const char *name, scenario_fn setup, scenario_fn op)
             bad = 1;
             break;
         }
-        fi = open_rw(work_path);
+        fi = require_open(work_path, nosync);
         struct fm_stats st;
         expect_eq(fm_stats(fi, &st), 0);
         expect_true(st.recovered);

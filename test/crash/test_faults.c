@@ -13,21 +13,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "arena_util.h"
 #include "fmalloc.h"
 #include "harness.h"
 #include "log.h"
 #include "os.h"
 
 static char path[600];
-
-static struct fm_info *fresh_arena(void)
-{
-    struct fm_options o = {.initial_size = 1 << 20, .flags = FM_CREATE};
-    struct fm_info *fi;
-    unlink(path);
-    require_eq(fm_open(path, &o, &fi), 0);
-    return fi;
-}
 
 static long long file_size(void)
 {
@@ -37,7 +29,7 @@ static long long file_size(void)
 
 static void growth_fails(enum os_fault_op op, int err, const char *what)
 {
-    struct fm_info *fi = fresh_arena();
+    struct fm_info *fi = fresh_arena(path, (struct fm_options){0});
     char *keep = fm_malloc(fi, 900 * 1024);
     require_true(keep != NULL);
     memset(keep, 0x5a, 900 * 1024);
@@ -74,7 +66,7 @@ static void growth_fails(enum os_fault_op op, int err, const char *what)
 /* Reusing a punched chunk needs its blocks back; a full disk then is ENOMEM. */
 static void refill_fails(void)
 {
-    struct fm_info *fi = fresh_arena();
+    struct fm_info *fi = fresh_arena(path, (struct fm_options){0});
     /* guards over 1040 bytes: smaller blocks come in thread-cache runs */
     char *a = fm_malloc(fi, 2000), *big = fm_malloc(fi, 8 << 20), *b = fm_malloc(fi, 2000);
     require_true(a && big && b);
@@ -105,7 +97,7 @@ static void refill_fails(void)
 
 static void sync_fails(void)
 {
-    struct fm_info *fi = fresh_arena();
+    struct fm_info *fi = fresh_arena(path, (struct fm_options){0});
     require_true(fm_malloc(fi, 1000) != NULL);
     os_fault_set(OS_FAULT_MSYNC, EIO, 0);
     expect_eq(fm_sync(fi), EIO);
@@ -177,7 +169,7 @@ static void interrupted_creation(void)
  * came first would leave a header longer than its file). */
 static void trim_syncs_first(void)
 {
-    struct fm_info *fi = fresh_arena();
+    struct fm_info *fi = fresh_arena(path, (struct fm_options){0});
     void *big = fm_malloc(fi, 3 << 20);
     require_true(big != NULL);
     fm_free(fi, big);
@@ -196,7 +188,7 @@ static void open_fails_cleanly(void)
 {
     /* A failing msync while marking the arena dirty fails the open and
      * leaves the file as it was. */
-    struct fm_info *fi = fresh_arena();
+    struct fm_info *fi = fresh_arena(path, (struct fm_options){0});
     expect_eq(fm_close(fi), 0);
     os_fault_set(OS_FAULT_MSYNC, EIO, 0);
     expect_eq(fm_open(path, NULL, &fi), EIO);

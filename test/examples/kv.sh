@@ -2,14 +2,10 @@
 # kv.sh KV [LIST] -- the kv example, every command in its own process.
 #   100 puts (the table doubles 8 -> 128 buckets), a get of each, deletes,
 #   replacements, list and stats; errors give a message and exit 1.
-set -u
+source "$(dirname "$0")/lib.sh"
 kv=$1
 list=${2:-}
-dir=$(mktemp -d "${TMPDIR:-/tmp}/fmex.XXXXXX") || exit 1
-trap 'rm -rf "$dir"' EXIT
 f=$dir/kv.fm
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 stat_line() { "$kv" "$f" stats | sed -n "s/^$1: \([0-9]*\).*/\1/p"; }
 
 for i in $(seq 1 100); do
@@ -88,8 +84,4 @@ if [ -n "$list" ]; then
     "$list" "$f" >/dev/null 2>"$dir/err" && fail "list accepted a kv arena"
 fi
 
-if [ $failures -ne 0 ]; then
-    echo "$failures failures" >&2
-    exit 1
-fi
-echo "kv example: ok"
+finish "kv example"

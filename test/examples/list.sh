@@ -2,21 +2,9 @@
 # list.sh LIST -- the list example across separate processes.
 #   run 1 creates the file with 0..9, run 2 prints them, --append 5 makes
 #   0..14; errors give a message and a non-zero exit.
-set -u
+source "$(dirname "$0")/lib.sh"
 list=$1
-dir=$(mktemp -d "${TMPDIR:-/tmp}/fmex.XXXXXX") || exit 1
-trap 'rm -rf "$dir"' EXIT
 f=$dir/list.fm
-failures=0
-
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-# expect_output WHAT EXPECTED ACTUAL
-expect_output() {
-    if [ "$2" != "$3" ]; then
-        fail "$1"
-        diff <(printf '%s\n' "$2") <(printf '%s\n' "$3") >&2
-    fi
-}
 
 out=$("$list" "$f") || fail "first run exited $?"
 [ -s "$f" ] || fail "first run did not create $f"
@@ -60,8 +48,4 @@ cmp -s "$dir/text" "$dir/text.orig" || fail "a failed open modified the text fil
 expect_error "bad --append count" "append" "$f" --append many
 expect_error "no arguments" "usage"
 
-if [ $failures -ne 0 ]; then
-    echo "$failures failures" >&2
-    exit 1
-fi
-echo "list example: ok"
+finish "list example"

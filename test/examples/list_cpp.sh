@@ -1,21 +1,14 @@
 #!/bin/bash
 # list_cpp.sh LIST_CPP -- the C++ fm_ptr list demo across two processes.
-set -u
+source "$(dirname "$0")/lib.sh"
 prog=$1
-dir=$(mktemp -d "${TMPDIR:-/tmp}/fmex.XXXXXX") || exit 1
-trap 'rm -rf "$dir"' EXIT
 f=$dir/list.fm
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 
 out=$("$prog" "$f") || fail "first run exited $?"
 [ "$out" = "wrote 10 nodes" ] || fail "first run said '$out'"
 for run in second third; do
     out=$("$prog" "$f") || fail "$run run exited $?"
-    if [ "$out" != "$(seq 0 9)" ]; then
-        fail "$run run did not print 0..9"
-        diff <(seq 0 9) <(printf '%s\n' "$out") >&2
-    fi
+    expect_output "$run run prints 0..9" "$(seq 0 9)" "$out"
 done
 
 # fmalloc-style pre-sized zero file: initialised, keeping its size.
@@ -31,8 +24,4 @@ elif ! [ -s "$dir/err" ]; then
     fail "no message for a directory"
 fi
 
-if [ $failures -ne 0 ]; then
-    echo "$failures failures" >&2
-    exit 1
-fi
-echo "list-cpp example: ok"
+finish "list-cpp example"

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "arena_util.h"
 #include "harness.h"
 
 #define LIST_NODES 2000
@@ -49,19 +50,6 @@ struct root {
     FM_PTR(entry_ptr) buckets; /* array of TABLE_BUCKETS chain heads */
     uint64_t entries;
 };
-
-static struct fm_info *open_arena(const char *path, unsigned flags)
-{
-    struct fm_options opt;
-    memset(&opt, 0, sizeof opt);
-    opt.flags = flags;
-    struct fm_info *fi = NULL;
-    int err = fm_open(path, &opt, &fi);
-    if (err)
-        fprintf(stderr, "fm_open(%s): %s\n", path, fm_strerror(err));
-    require_true(err == 0 && fi != NULL);
-    return fi;
-}
 
 static void list_append(struct fm_info *fi, struct root *r, uint64_t val)
 {
@@ -173,7 +161,7 @@ int main(void)
     char path[600];
     snprintf(path, sizeof path, "%s/moved.fm", harness_tmpdir());
 
-    struct fm_info *fi = open_arena(path, FM_CREATE);
+    struct fm_info *fi = fresh_arena(path, (struct fm_options){0});
     build(fi, 0, LIST_NODES, 0, TABLE_ENTRIES);
     verify(fi, LIST_NODES, TABLE_ENTRIES);
     void *old_base = fi->mem;
@@ -188,7 +176,7 @@ int main(void)
                 block, old_base);
     require_true(block == old_base);
 
-    fi = open_arena(path, 0);
+    fi = require_open(path, (struct fm_options){0});
     printf("old base %p, new base %p\n", old_base, fi->mem);
     expect_true(fi->mem != old_base);
     verify(fi, LIST_NODES, TABLE_ENTRIES);
@@ -199,13 +187,13 @@ int main(void)
     expect_eq(fm_close(fi), 0);
 
     expect_eq(munmap(block, BLOCK_BYTES), 0);
-    fi = open_arena(path, 0);
+    fi = require_open(path, (struct fm_options){0});
     printf("third base %p\n", fi->mem);
     verify(fi, LIST_NODES + 500, TABLE_ENTRIES + 300);
     expect_eq(fm_close(fi), 0);
 
     /* A read-only open sees the same structures. */
-    fi = open_arena(path, FM_RDONLY);
+    fi = require_open(path, (struct fm_options){.flags = FM_RDONLY});
     verify(fi, LIST_NODES + 500, TABLE_ENTRIES + 300);
     expect_eq(fm_close(fi), 0);
 

@@ -149,13 +149,20 @@ FUZZ_NOCOV static size_t slot_verify(const struct slot *s, const uint8_t *b, siz
     return i < to ? fuzz_verify_from(b, i, to, s->seed) : to;
 }
 
-static void verify_slot(int k, const char *when)
+/* Root word k links the block the model says, or holds 0. */
+static void verify_root_word(int k, const char *when)
 {
-    struct slot *s = &slots[k];
+    const struct slot *s = &slots[k];
     FUZZ_REQUIRE(*root_word(k) == (s->linked ? s->off : 0),
                  "%s: root word %d is %llu, model says %llu", when, k,
                  (unsigned long long)*root_word(k),
                  (unsigned long long)(s->linked ? s->off : 0));
+}
+
+static void verify_slot(int k, const char *when)
+{
+    struct slot *s = &slots[k];
+    verify_root_word(k, when);
     if (!s->used)
         return;
     void *p = ptr_of(k);
@@ -174,10 +181,7 @@ static void quick_verify(const char *when)
 {
     for (int k = 0; k < NSLOTS; k++) {
         struct slot *s = &slots[k];
-        FUZZ_REQUIRE(*root_word(k) == (s->linked ? s->off : 0),
-                     "%s: root word %d is %llu, model says %llu", when, k,
-                     (unsigned long long)*root_word(k),
-                     (unsigned long long)(s->linked ? s->off : 0));
+        verify_root_word(k, when);
         if (!s->used)
             continue;
         const uint8_t *b = ptr_of(k);
@@ -408,12 +412,13 @@ static void crash_child(const struct crash_req *r)
 
 static int srv_req = -1, srv_resp = -1;
 
-/* libFuzzer's timeout timer interrupts blocking calls: retry them. */
-static bool read_full(int fd, void *buf, size_t n)
+/* All n bytes through the pipe, or false.  libFuzzer's timeout timer
+ * interrupts blocking calls: retry them. */
+static bool pipe_full(int fd, void *buf, size_t n, bool writing)
 {
     char *b = buf;
     while (n > 0) {
-        ssize_t r = read(fd, b, n);
+        ssize_t r = writing ? write(fd, b, n) : read(fd, b, n);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
@@ -424,19 +429,14 @@ static bool read_full(int fd, void *buf, size_t n)
     return true;
 }
 
+static bool read_full(int fd, void *buf, size_t n)
+{
+    return pipe_full(fd, buf, n, false);
+}
+
 static bool write_full(int fd, const void *buf, size_t n)
 {
-    const char *b = buf;
-    while (n > 0) {
-        ssize_t r = write(fd, b, n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return false;
-        b += r;
-        n -= (size_t)r;
-    }
-    return true;
+    return pipe_full(fd, (void *)(uintptr_t)buf, n, true);
 }
 
 static void crash_server(int in, int out)

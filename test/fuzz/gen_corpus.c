@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "arena_util.h"
 #include "fmalloc.h"
 #include "fuzz_ops_format.h"
 #include "log.h"
@@ -79,22 +80,10 @@ static fm_off_t *slot(struct fm_info *fi, int i)
     return (fm_off_t *)fm_root(fi) + i;
 }
 
-static struct fm_info *open_arena(const char *path, unsigned flags)
+/* Small arenas: the seeds stay small files. */
+static struct fm_options seed_options(unsigned flags)
 {
-    struct fm_options o = {.initial_size = 65536, .max_size = 64u << 20, .flags = flags};
-    struct fm_info *fi;
-    int err = fm_open(path, &o, &fi);
-    if (err) {
-        fprintf(stderr, "gen_corpus: open %s: %s\n", path, fm_strerror(err));
-        exit(1);
-    }
-    return fi;
-}
-
-static struct fm_info *fresh(const char *path)
-{
-    unlink(path);
-    return open_arena(path, FM_CREATE | FM_EXCL);
+    return (struct fm_options){.initial_size = 65536, .max_size = 64u << 20, .flags = flags};
 }
 
 static void put(struct fm_info *fi, int i, size_t n)
@@ -168,7 +157,7 @@ static void op_free_big(struct fm_info *fi) { fm_free_from(fi, slot(fi, 2 * NBIN
 static long count_steps(op_fn op)
 {
     copy_file(base_path, work);
-    struct fm_info *fi = open_arena(work, 0);
+    struct fm_info *fi = require_open(work, seed_options(0));
     fm__cp_arm(0);
     op(fi);
     long n = fm__cp_disarm();
@@ -185,7 +174,7 @@ static void crash_at(op_fn op, long k, const char *name)
     if (pid < 0)
         die("fork");
     if (pid == 0) {
-        struct fm_info *fi = open_arena(work, 0);
+        struct fm_info *fi = require_open(work, seed_options(0));
         fm__cp_arm(k);
         op(fi);
         _exit(0);
@@ -206,7 +195,7 @@ static void make_open_corpus(void)
     char name[64];
 
     printf("%s:\n", open_dir);
-    fi = fresh(work);
+    fi = fresh_arena(work, seed_options(FM_EXCL));
     finish(fi);
     keep(work, "fresh_clean.arena");
 
@@ -214,18 +203,18 @@ static void make_open_corpus(void)
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
-        open_arena(work, 0);
+        require_open(work, seed_options(0));
         _exit(0);
     }
     waitpid(pid, NULL, 0);
     keep(work, "fresh_dirty.arena");
 
-    fi = fresh(work);
+    fi = fresh_arena(work, seed_options(FM_EXCL));
     shape_blocks(fi);
     finish(fi);
     keep(work, "blocks_clean.arena");
 
-    fi = fresh(base_path);
+    fi = fresh_arena(base_path, seed_options(FM_EXCL));
     shape_bins(fi);
     finish(fi);
     keep(base_path, "bins_clean.arena");
@@ -236,7 +225,7 @@ static void make_open_corpus(void)
     fflush(NULL);
     pid = fork();
     if (pid == 0) {
-        open_arena(work, 0);
+        require_open(work, seed_options(0));
         _exit(0);
     }
     waitpid(pid, NULL, 0);

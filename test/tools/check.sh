@@ -24,9 +24,7 @@ expect_no_out 'recovered'
 # Dirty arenas check clean (recovered in a private view), file unchanged.
 for how in exit kill; do
     d=$dir/dirty-$how.fm
-    if [ $how = kill ]; then "$mk" dirty "$d" 300 5 kill; else "$mk" dirty "$d" 300 5; fi ||
-        fail "make_arena dirty $how"
-    cp "$d" "$dir/before"
+    make_dirty $how "$d" 5
     run "$fmtool" check "$d"
     expect_rc 0
     expect_out ': clean: '

@@ -41,9 +41,7 @@ expect_out '"arena_id": "[0-9a-f]{32}"'
 # Dirty: a writer _exit()ed without closing; and one killed mid-operation.
 for how in exit kill; do
     d=$dir/dirty-$how.fm
-    if [ $how = kill ]; then "$mk" dirty "$d" 300 7 kill; else "$mk" dirty "$d" 300 7; fi ||
-        fail "make_arena dirty $how"
-    cp "$d" "$dir/before"
+    make_dirty $how "$d" 7
     run "$fmtool" info "$d"
     expect_rc 0
     expect_out '^state: +dirty'

@@ -120,6 +120,16 @@ release_arena() {
     holder_ready=
 }
 
+# make_dirty HOW PATH SEED: an arena of 300 blocks whose writer ended
+# without closing it -- HOW exit: _exit; kill: SIGKILL mid-operation --
+# and its copy in $dir/before.
+make_dirty() {
+    local how=$1 path=$2 seed=$3 kill=()
+    [ "$how" = kill ] && kill=(kill)
+    "$mk" dirty "$path" 300 "$seed" "${kill[@]}" || fail "make_arena dirty $how"
+    cp "$path" "$dir/before"
+}
+
 finish() {
     echo "$checks checks, $failures failed"
     [ "$failures" = 0 ]

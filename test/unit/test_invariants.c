@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "arena_util.h"
 #include "harness.h"
 
 static char path[600];
@@ -17,10 +18,7 @@ static struct fm_info *arena_with_free_chunks(void)
 {
     /* No thread caches: they would carve the small blocks in runs, and the
      * frees would merge into a few big chunks instead of this pattern. */
-    struct fm_options o = {.initial_size = 1 << 20, .flags = FM_CREATE | FM_NOCACHE};
-    struct fm_info *fi;
-    unlink(path);
-    require_eq(fm_open(path, &o, &fi), 0);
+    struct fm_info *fi = fresh_arena(path, (struct fm_options){.flags = FM_NOCACHE});
     /* in use / free pattern with small, tree-bin and list chunks */
     void *p[40];
     static const size_t sizes[] = {24, 100, 400, 600, 3000, 3000, 9000, 64};
@@ -29,7 +27,7 @@ static struct fm_info *arena_with_free_chunks(void)
     for (int i = 0; i < 40; i += 2)
         fm_free(fi, p[i]);
     require_eq(fm_close(fi), 0);
-    require_eq(fm_open(path, NULL, &fi), 0);
+    fi = require_open(path, (struct fm_options){0});
     require_eq(fm_check(fi), 0);
     return fi;
 }

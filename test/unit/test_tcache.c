@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "arena_util.h"
 #include "harness.h"
 #include "os.h"
 
@@ -24,15 +25,6 @@ extern bool fm__tc_no_barrier;
 
 static char path[600];
 static uint64_t rng;
-
-static struct fm_info *fresh(void)
-{
-    struct fm_options o = {.flags = FM_CREATE | FM_NOSYNC};
-    struct fm_info *fi;
-    unlink(path);
-    require_eq(fm_open(path, &o, &fi), 0);
-    return fi;
-}
 
 /* ---- a checker beside busy fast paths ------------------------------------ */
 
@@ -86,7 +78,7 @@ static void *worker_run(void *arg)
 static void checker_beside_workers(bool spin_locks)
 {
     fm__tc_no_barrier = spin_locks;
-    struct fm_info *fi = fresh();
+    struct fm_info *fi = fresh_arena(path, (struct fm_options){.flags = FM_NOSYNC});
     struct fm_arena *a = arena_of(fi);
     if (!spin_locks && !UNDER_TSAN && os_barrier_available() == 0)
         expect_true(a->tc_asym); /* the membarrier path is the one under test */
@@ -145,7 +137,7 @@ static struct tcache *owned_cache(struct fm_arena *a)
  * heap (three quarters of them at each trim); a class in use keeps its own. */
 static void trim_gives_back_idle_blocks(void)
 {
-    struct fm_info *fi = fresh();
+    struct fm_info *fi = fresh_arena(path, (struct fm_options){.flags = FM_NOSYNC});
     struct fm_arena *a = arena_of(fi);
     enum { N = 100 };
     void *p[N];
@@ -179,7 +171,7 @@ static void trim_gives_back_idle_blocks(void)
  * to TC_REFILL), until the class overflows and flushes. */
 static void refill_carves_a_run(void)
 {
-    struct fm_info *fi = fresh();
+    struct fm_info *fi = fresh_arena(path, (struct fm_options){.flags = FM_NOSYNC});
     struct fm_arena *a = arena_of(fi);
     size_t nb = request_to_size(100);
     unsigned cls = (unsigned)(nb >> 4);
