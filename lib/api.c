@@ -316,18 +316,29 @@ void *fm_calloc_to(struct fm_info *fi, fm_off_t *slot, size_t n, size_t size)
     return op_end(a, p != 0) ? NULL : ptr_at(a, p);
 }
 
-void fm_free_from(struct fm_info *fi, fm_off_t *slot)
+/*
+ * Free the block that the slot at offset s links, and clear the link (lock
+ * held).  The slot is read here, under the lock: a thread that lost a race
+ * to free it finds 0, and a cleared slot is a no-op.
+ */
+static void free_linked(struct fm_arena *a, uint64_t s)
 {
-    uint64_t s, p;
-    struct fm_arena *a = writable(fi);
-    if (!a || slot_of(a, slot, &s) || !*slot)
-        return;
-    op_begin(a);
-    if (block_of(a, a->base + *slot, &p) == 0) {
+    uint64_t p, linked = hw(&a->heap, s);
+    if (linked && block_of(a, a->base + linked, &p) == 0) {
         /* Clear first: the slot may lie inside the block being freed. */
         hset(&a->heap, s, 0);
         heap_free(&a->heap, p);
     }
+}
+
+void fm_free_from(struct fm_info *fi, fm_off_t *slot)
+{
+    uint64_t s;
+    struct fm_arena *a = writable(fi);
+    if (!a || slot_of(a, slot, &s))
+        return;
+    op_begin(a);
+    free_linked(a, s);
     op_end(a, true);
 }
 
@@ -337,15 +348,18 @@ void *fm_realloc_to(struct fm_info *fi, fm_off_t *slot, size_t size)
     struct fm_arena *a = writable(fi);
     if (!a || slot_of(a, slot, &s))
         return NULL;
-    if (!*slot)
-        return fm_malloc_to(fi, slot, size);
-    if (size == 0) {
-        fm_free_from(fi, slot);
+    op_begin(a);
+    /* What the slot links decides, read under the lock (see free_linked):
+     * nothing -- fm_malloc_to; a block and size 0 -- fm_free_from. */
+    uint64_t linked = hw(&a->heap, s), q = 0;
+    if (linked && size == 0) {
+        free_linked(a, s);
+        op_end(a, true);
         return NULL;
     }
-    op_begin(a);
-    uint64_t q = 0;
-    if (block_of(a, a->base + *slot, &p) == 0) {
+    if (!linked)
+        q = heap_malloc(&a->heap, size);
+    else if (block_of(a, a->base + linked, &p) == 0) {
         if (s >= p && s < p + heap_usable(&a->heap, p))
             a->heap.err = EINVAL; /* the link would move with the block */
         else
