@@ -58,14 +58,8 @@ static int op_end(struct fm_arena *a, bool ok)
     char msg[sizeof a->heap.msg];
     memcpy(msg, a->heap.msg, sizeof msg);
     pthread_mutex_unlock(&a->lock);
-    if (err == FM_EBADPTR || err == FM_ECORRUPT) {
-        if (a->err_fn) {
-            a->err_fn(&a->pub, err, msg, a->err_arg);
-        } else {
-            fprintf(stderr, "fmalloc: %s\n", msg);
-            abort();
-        }
-    }
+    if (err == FM_EBADPTR || err == FM_ECORRUPT)
+        fm__report(&a->pub, a->err_fn, a->err_arg, err, msg);
     fm__set_last_error(err);
     return err;
 }
@@ -99,11 +93,18 @@ static int block_of(struct fm_arena *a, const void *p, uint64_t *off)
         return err;
     /* A block holding its thread-cache marker was freed into a cache --
      * if a cache's list says so.  The lists are the truth: the marker lives
-     * in bytes a user could have written. */
+     * in bytes a user could have written (and so do the lists' links: a
+     * damaged list is corruption, reported, not followed). */
     struct heap *h = &a->heap;
     uint64_t c = *off - CH_PAYLOAD;
+    bool held = false;
     if (a->tc && ch_size(h, c) <= CH_CACHE_MAX &&
-        hw(h, c + CH_MARKER_OFF) == ch_cache_marker(c, h->salt) && tc_holds(a, c)) {
+        hw(h, c + CH_MARKER_OFF) == ch_cache_marker(c, h->salt) &&
+        (err = tc_holds(a, c, &held, h->msg, sizeof h->msg)) != 0) {
+        h->err = err;
+        return err;
+    }
+    if (held) {
         snprintf(h->msg, sizeof h->msg,
                  "pointer at offset %llu (0x%llx) is not allocated (already freed, into a "
                  "thread cache)",
@@ -405,7 +406,7 @@ static int check_locked(struct fm_arena *a, struct heap_totals *tot)
     uint64_t *cached;
     size_t n;
     tc_lock_all(a);
-    int err = tc_collect(a, &cached, &n);
+    int err = tc_collect(a, &cached, &n, a->check_msg, sizeof a->check_msg);
     if (!err)
         err = heap_check_live(a->base, a->heap.mapped_size, cached, n,
                               tot, a->check_msg, sizeof a->check_msg);
@@ -470,7 +471,7 @@ int fm_walk(struct fm_info *fi, int (*fn)(void *p, size_t size, void *arg), void
     tc_lock_all(a);
     uint64_t *cached;
     size_t ncached, next_cached = 0;
-    if ((ret = tc_collect(a, &cached, &ncached)) != 0) {
+    if ((ret = tc_collect(a, &cached, &ncached, a->check_msg, sizeof a->check_msg)) != 0) {
         tc_unlock_all(a);
         pthread_mutex_unlock(&a->lock);
         return ret;
@@ -504,12 +505,15 @@ int fm_trim(struct fm_info *fi, size_t pad)
     struct fm_arena *a = writable(fi);
     if (!a)
         return fm_last_error();
+    char why[sizeof a->heap.msg];
     op_begin(a);
-    tc_flush_all(a); /* cached blocks coalesce first */
+    bool damaged = tc_flush_all(a, why, sizeof why); /* cached blocks coalesce first */
     heap_trim(&a->heap, pad, a->page_size, &new_size);
     log_commit(a->base);
     /* Still under the lock: nobody may carve the top before it shrinks. */
     int err = fm__arena_shrink(a, new_size);
     pthread_mutex_unlock(&a->lock);
+    if (damaged)
+        fm__report(&a->pub, a->err_fn, a->err_arg, FM_ECORRUPT, why);
     return err;
 }

@@ -85,6 +85,16 @@ const char *fm_strerror(int err)
     }
 }
 
+void fm__report(struct fm_info *fi, fm_error_handler fn, void *arg, int err, const char *msg)
+{
+    if (fn) {
+        fn(fi, err, msg, arg);
+        return;
+    }
+    fprintf(stderr, "fmalloc: %s\n", msg);
+    abort();
+}
+
 void fm__assert_fail(const char *what, const char *file, int line)
 {
     fprintf(stderr, "fmalloc: internal assertion failed: %s (%s:%d)\n", what, file, line);

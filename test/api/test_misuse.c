@@ -2,6 +2,10 @@
  * test_misuse.c -- what a careless program does to an arena, and what it
  * must get back instead of a crash or a damaged heap (issue 13):
  *
+ *   - writes into a block it freed, over the thread cache's list link or
+ *     marker: fm_check reports FM_ECORRUPT, allocation never hands out an
+ *     address outside the heap, the error handler hears of it, and the
+ *     dropped blocks come back at close or at recovery;
  *   - threads racing fm_free_from / fm_realloc_to on the same slots.
  *
  * Each case runs in a child process of its own, so that a crash is a
@@ -79,6 +83,115 @@ static void isolated(const char *name, void (*fn)(void), int want_signal)
     } else {
         printf("ok: %s\n", name);
     }
+}
+
+/* Is p a payload address inside the heap of fi (past the root region)? */
+static bool in_heap(struct fm_info *fi, const void *p)
+{
+    struct fm_stats st;
+    fm_off_t off = fm_offset(fi, p);
+    return p && fm_stats(fi, &st) != EINVAL && off >= 12288 && off < st.file_size;
+}
+
+/* ---- writes after free into a cached block -------------------------------- */
+
+enum { UAF_SIZE = 40 }; /* a 48-byte chunk: thread-cached */
+
+/*
+ * Free two blocks into this thread's cache (q first, so p heads the list
+ * and links q), then store `value` into word `word` of p, as a program
+ * that still holds p would.
+ */
+static void free_then_write(struct fm_info *fi, int word, uint64_t value, void **p_out,
+                            void **q_out)
+{
+    void *q = fm_malloc(fi, UAF_SIZE), *p = fm_malloc(fi, UAF_SIZE);
+    require_true(p && q);
+    fm_free(fi, q);
+    fm_free(fi, p);
+    require_eq(fm_check(fi), 0);
+    memcpy((char *)p + 8 * word, &value, 8);
+    *p_out = p;
+    *q_out = q;
+}
+
+/* fm_check must report it, fm_malloc must stay in the heap and tell the
+ * handler; then the heap is sound again, and the dropped blocks are free
+ * after close and reopen. */
+static void uaf_case(int word, uint64_t value)
+{
+    struct errors e = {0};
+    struct fm_info *fi = fresh();
+    fm_set_error_handler(fi, record_error, &e);
+    void *p, *q;
+    free_then_write(fi, word, value, &p, &q);
+    expect_eq(fm_check(fi), FM_ECORRUPT);
+    expect_true(fm_check_message(fi)[0] != 0);
+    printf("  fm_check: %s\n", fm_check_message(fi));
+    expect_eq(fm_usable_size(fi, q), 0); /* follows p's link, or refuses to */
+    for (int i = 0; i < 4; i++) {
+        unsigned char *r = fm_malloc(fi, UAF_SIZE);
+        require_true(in_heap(fi, r));
+        memset(r, 0xee, UAF_SIZE); /* what broke the arena: a store through a bad block */
+    }
+    expect_true(atomic_load(&e.count) >= 1);
+    expect_eq(e.last, FM_ECORRUPT);
+    printf("  handler: %d call(s): %s\n", atomic_load(&e.count), e.msg);
+    expect_eq(fm_check(fi), 0); /* the list was dropped, not followed */
+    if (fm_check(fi))
+        printf("  %s\n", fm_check_message(fi));
+    struct fm_stats st;
+    expect_eq(fm_stats(fi, &st), 0);
+    uint64_t held = 4 + (word == 1); /* p lost its marker: it cannot be told from a live block */
+    expect_eq(fm_close(fi), 0);
+    fi = open_arena(0);
+    expect_eq(fm_stats(fi, &st), 0);
+    expect_eq(st.recovered, 0);
+    expect_eq(st.allocated_count, held); /* the dropped, still marked blocks came back */
+    expect_eq(fm_check(fi), 0);
+    expect_eq(fm_close(fi), 0);
+}
+
+static void uaf_link_in_superblock(void) { uaf_case(0, 64); }
+static void uaf_link_wild(void) { uaf_case(0, 0x4141414141414141ull); }
+static void uaf_link_zero(void) { uaf_case(0, 0); }
+static void uaf_marker(void) { uaf_case(1, 0x1234); }
+
+/* Without a handler: a message and abort(), as for an invalid free. */
+static void uaf_default_aborts(void)
+{
+    struct fm_info *fi = fresh();
+    void *p, *q;
+    free_then_write(fi, 0, 64, &p, &q);
+    for (int i = 0; i < 4; i++)
+        memset(fm_malloc(fi, UAF_SIZE), 0xee, UAF_SIZE);
+    fm_close(fi);
+}
+
+/* A process that dropped a list and then died (the case returns without
+ * closing: `isolated` ends the child with _exit): recovery's sweep frees
+ * the dropped blocks, which still hold their markers. */
+static void uaf_then_crash(void)
+{
+    struct errors e = {0};
+    struct fm_info *fi = fresh();
+    fm_set_error_handler(fi, record_error, &e);
+    void *p, *q;
+    free_then_write(fi, 0, 0x4141414141414141ull, &p, &q);
+    void *r = fm_malloc(fi, UAF_SIZE);
+    require_true(in_heap(fi, r));
+    expect_true(atomic_load(&e.count) >= 1);
+}
+
+static void uaf_recovered(void)
+{
+    struct fm_info *fi = open_arena(0);
+    struct fm_stats st;
+    expect_eq(fm_stats(fi, &st), 0);
+    expect_eq(st.recovered, 1);
+    expect_eq(st.allocated_count, 1); /* r only: p and q were swept */
+    expect_eq(fm_check(fi), 0);
+    expect_eq(fm_close(fi), 0);
 }
 
 /* ---- threads racing on one slot ------------------------------------------------- */
@@ -160,6 +273,13 @@ int main(void)
 {
     seed = harness_seed();
     path = tpath("misuse.fm");
+    isolated("write after free: link into the superblock", uaf_link_in_superblock, 0);
+    isolated("write after free: wild link", uaf_link_wild, 0);
+    isolated("write after free: zero link", uaf_link_zero, 0);
+    isolated("write after free: marker", uaf_marker, 0);
+    isolated("write after free: default handler aborts", uaf_default_aborts, SIGABRT);
+    isolated("write after free, then a crash", uaf_then_crash, 0);
+    isolated("... recovery sweeps the dropped blocks", uaf_recovered, 0);
     isolated("threads racing fm_free_from on one slot", race_free_from, 0);
     isolated("threads racing fm_free_from and fm_realloc_to", race_free_and_realloc_to, 0);
     return api_done();
