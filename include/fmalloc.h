@@ -91,6 +91,7 @@ struct fm_options {
 #define FM_EGEOMETRY  (-30009) /**< header offsets or sizes are impossible */
 #define FM_EBADPTR    (-30010) /**< pointer is not a live block of this arena */
 #define FM_ENOTFILE   (-30011) /**< path is not a regular file */
+#define FM_EFORKED    (-30012) /**< handle inherited through fork(): the child may only fm_close() it (errno EPERM) */
 /**@}*/
 
 /**

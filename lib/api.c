@@ -6,8 +6,17 @@
  * (any failure, so a failed call leaves the heap exactly as it was).
  * Invalid pointers and corruption found during an operation go to the
  * arena's error handler after the lock is released.
+ *
+ * fork(): a handle the child inherited refuses every call but fm_close()
+ * and the address helpers (fm_root, fm_offset, fm_pointer), before it
+ * touches the arena lock or a thread cache (either may have been copied
+ * held by a parent thread that does not exist in the child), and closing
+ * it only unmaps: the file, its lock, its heap and the parent's caches
+ * are the parent's.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,15 +25,55 @@
 #include "arena.h"
 #include "error.h"
 
+/* ---- fork ------------------------------------------------------------------ */
+
+/* How many fork()s lie between the first fm_open of this program and this
+ * process: bumped in each child.  A handle remembers the count at its open;
+ * another count means it was inherited. */
+static atomic_uint forks_seen;
+static pthread_once_t fork_watch_once = PTHREAD_ONCE_INIT;
+static int fork_watch_err;
+
+static void fork_counted(void)
+{
+    atomic_fetch_add_explicit(&forks_seen, 1, memory_order_relaxed);
+}
+
+static void fork_watch(void)
+{
+    fork_watch_err = pthread_atfork(NULL, NULL, fork_counted);
+}
+
+static bool inherited(const struct fm_arena *a)
+{
+    return a->forks != atomic_load_explicit(&forks_seen, memory_order_relaxed);
+}
+
 /* ---- operation bracket ----------------------------------------------------- */
 
-static struct fm_arena *writable(struct fm_info *fi)
+/* The arena behind fi, if this process may use it; else NULL with the
+ * last error EINVAL (no handle) or FM_EFORKED (a fork's inheritance). */
+static struct fm_arena *arena_here(struct fm_info *fi)
 {
     if (!fi) {
         fm__set_last_error(EINVAL);
         return NULL;
     }
     struct fm_arena *a = arena_of(fi);
+    if (fm_unlikely(inherited(a))) {
+        fm__set_last_error(FM_EFORKED);
+        return NULL;
+    }
+    return a;
+}
+
+/* The arena, if this process may change it: also not read-only (EROFS).
+ * Every mutation, the thread caches' fast paths included, passes here. */
+static struct fm_arena *writable(struct fm_info *fi)
+{
+    struct fm_arena *a = arena_here(fi);
+    if (!a)
+        return NULL;
     if (a->rdonly) {
         fm__set_last_error(EROFS);
         return NULL;
@@ -152,12 +201,19 @@ int fm_open(const char *path, const struct fm_options *opt, struct fm_info **out
         return EINVAL;
     }
     fm__set_last_error(0);
+    pthread_once(&fork_watch_once, fork_watch);
+    if (fork_watch_err) {
+        fm__set_last_error(fork_watch_err);
+        return fork_watch_err;
+    }
+    unsigned forks = atomic_load_explicit(&forks_seen, memory_order_relaxed);
     int err = fm__arena_open(path, opt, &a); /* late failures set a detail */
     if (err) {
         if (fm_last_error() != err) /* an early failure: no detail to give */
             fm__set_last_error(err);
         return err;
     }
+    a->forks = forks;
     *out = &a->pub;
     return 0;
 }
@@ -166,16 +222,22 @@ int fm_close(struct fm_info *fi)
 {
     if (!fi)
         return 0;
+    struct fm_arena *a = arena_of(fi);
     fm__compat_forget(fi);
-    tc_fini(arena_of(fi)); /* a clean arena holds no cached blocks */
-    return fm__arena_close(arena_of(fi));
+    if (inherited(a)) { /* only this process's mapping and descriptor go */
+        tc_forget(a);
+        fm__arena_abandon(a);
+        return 0;
+    }
+    tc_fini(a); /* a clean arena holds no cached blocks */
+    return fm__arena_close(a);
 }
 
 int fm_sync(struct fm_info *fi)
 {
-    if (!fi)
-        return EINVAL;
-    struct fm_arena *a = arena_of(fi);
+    struct fm_arena *a = arena_here(fi);
+    if (!a)
+        return fm_last_error();
     pthread_mutex_lock(&a->lock);
     int err = fm__arena_sync(a);
     pthread_mutex_unlock(&a->lock);
@@ -184,9 +246,9 @@ int fm_sync(struct fm_info *fi)
 
 void fm_set_error_handler(struct fm_info *fi, fm_error_handler fn, void *arg)
 {
-    if (!fi)
+    struct fm_arena *a = arena_here(fi);
+    if (!a)
         return;
-    struct fm_arena *a = arena_of(fi);
     pthread_mutex_lock(&a->lock);
     a->err_fn = fn;
     a->err_arg = arg;
@@ -276,9 +338,9 @@ void *fm_realloc(struct fm_info *fi, void *ptr, size_t size)
 size_t fm_usable_size(struct fm_info *fi, const void *ptr)
 {
     uint64_t p;
-    if (!ptr || !fi)
+    struct fm_arena *a = ptr ? arena_here(fi) : NULL;
+    if (!a)
         return 0;
-    struct fm_arena *a = arena_of(fi);
     pthread_mutex_lock(&a->lock);
     size_t n = block_of(a, ptr, &p) ? 0 : heap_usable(&a->heap, p);
     a->heap.err = 0;
@@ -417,9 +479,9 @@ static int check_locked(struct fm_arena *a, struct heap_totals *tot)
 int fm_check(struct fm_info *fi)
 {
     struct heap_totals tot;
-    if (!fi)
-        return EINVAL;
-    struct fm_arena *a = arena_of(fi);
+    struct fm_arena *a = arena_here(fi);
+    if (!a)
+        return fm_last_error();
     pthread_mutex_lock(&a->lock);
     int err = check_locked(a, &tot);
     if (!err)
@@ -437,9 +499,9 @@ const char *fm_check_message(struct fm_info *fi)
 int fm_stats(struct fm_info *fi, struct fm_stats *st)
 {
     struct heap_totals tot;
-    if (!fi || !st)
-        return EINVAL;
-    struct fm_arena *a = arena_of(fi);
+    struct fm_arena *a = st ? arena_here(fi) : NULL;
+    if (!a)
+        return st ? fm_last_error() : EINVAL;
     pthread_mutex_lock(&a->lock);
     int err = check_locked(a, &tot);
     tc_unlock_all(a);
@@ -462,9 +524,9 @@ int fm_stats(struct fm_info *fi, struct fm_stats *st)
 
 int fm_walk(struct fm_info *fi, int (*fn)(void *p, size_t size, void *arg), void *arg)
 {
-    if (!fi || !fn)
-        return EINVAL;
-    struct fm_arena *a = arena_of(fi);
+    struct fm_arena *a = fn ? arena_here(fi) : NULL;
+    if (!a)
+        return fn ? fm_last_error() : EINVAL;
     struct heap *h = &a->heap;
     int ret = 0;
     pthread_mutex_lock(&a->lock);

@@ -436,6 +436,13 @@ int fm__arena_shrink(struct fm_arena *a, uint64_t new_size)
     return 0;
 }
 
+void fm__arena_abandon(struct fm_arena *a)
+{
+    os_unmap(a->base, a->reserved);
+    os_close(a->fd);
+    free(a); /* not the mutex: a parent thread may have held it at the fork */
+}
+
 /* ---- sync and close -------------------------------------------------------- */
 
 int fm__arena_sync(struct fm_arena *a)

@@ -48,6 +48,8 @@ int fm__errno_of(int err)
         return EBUSY;
     if (err == FM_ECORRUPT)
         return EIO;
+    if (err == FM_EFORKED)
+        return EPERM;
     return EINVAL;
 }
 
@@ -78,6 +80,8 @@ const char *fm_strerror(int err)
         return "The pointer is not a live block of this arena (outside it, misaligned, or already freed)";
     case FM_ENOTFILE:
         return "The path is not a regular file";
+    case FM_EFORKED:
+        return "The arena handle was inherited through fork(): a child may only fm_close() it (which only unmaps); open the file anew once the parent has closed it";
     default:
         if (err > 0)
             return strerror(err);

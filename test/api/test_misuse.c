@@ -6,7 +6,9 @@
  *     marker: fm_check reports FM_ECORRUPT, allocation never hands out an
  *     address outside the heap, the error handler hears of it, and the
  *     dropped blocks come back at close or at recovery;
- *   - threads racing fm_free_from / fm_realloc_to on the same slots.
+ *   - threads racing fm_free_from / fm_realloc_to on the same slots;
+ *   - fork(): the child's inherited handle refuses to change the arena,
+ *     never deadlocks, and its fm_close only unmaps.
  *
  * Each case runs in a child process of its own, so that a crash is a
  * failure of that case (with its signal) and not the end of the program.
@@ -269,6 +271,177 @@ static void race_slots(bool realloc_too)
 static void race_free_from(void) { race_slots(false); }
 static void race_free_and_realloc_to(void) { race_slots(true); }
 
+/* ---- fork ------------------------------------------------------------------------- */
+
+enum { FORK_LIVE = 50 };
+
+/* A parent with live blocks (patterned) and full thread caches. */
+static struct fm_info *busy_parent(void *live[FORK_LIVE])
+{
+    struct fm_info *fi = fresh();
+    void *tmp[200];
+    for (int i = 0; i < 200; i++)
+        tmp[i] = fm_malloc(fi, 16 + (size_t)i % 300);
+    for (int i = 0; i < FORK_LIVE; i++) {
+        live[i] = fm_malloc_to(fi, (fm_off_t *)fm_root(fi) + i, 24 + (size_t)i);
+        require_true(live[i] != NULL);
+        pat_fill(live[i], 24 + (size_t)i, (uint64_t)i);
+    }
+    for (int i = 0; i < 200; i++)
+        fm_free(fi, tmp[i]);
+    return fi;
+}
+
+/* The parent, after its child: keep working from the caches, check,
+ * close, and find the arena clean at the next open. */
+static void parent_carries_on(struct fm_info *fi, void *live[FORK_LIVE])
+{
+    void *tmp[300];
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 300; i++) {
+            tmp[i] = fm_malloc(fi, 16 + (size_t)i % 300);
+            require_true(in_heap(fi, tmp[i]));
+            memset(tmp[i], 0x77, 16);
+        }
+        expect_eq(fm_check(fi), 0);
+        for (int i = 0; i < 300; i++)
+            fm_free(fi, tmp[i]);
+    }
+    expect_eq(fm_check(fi), 0);
+    if (fm_check(fi))
+        printf("  %s\n", fm_check_message(fi));
+    for (int i = 0; i < FORK_LIVE; i++)
+        expect_eq(pat_check(live[i], 24 + (size_t)i, (uint64_t)i), SIZE_MAX);
+    expect_eq(fm_close(fi), 0);
+    fi = open_arena(0);
+    struct fm_stats st;
+    expect_eq(fm_stats(fi, &st), 0);
+    expect_eq(st.recovered, 0);
+    expect_eq(st.allocated_count, FORK_LIVE);
+    expect_eq(fm_check(fi), 0);
+    expect_eq(fm_close(fi), 0);
+}
+
+/* Run child() in a fork of this process; it must exit 0 within 10 s. */
+static void in_forked_child(struct fm_info *fi, void (*child)(struct fm_info *))
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    require_true(pid >= 0);
+    if (pid == 0) {
+        alarm(10); /* a deadlock is a failure, not a hang */
+        child(fi);
+        fflush(NULL);
+        _exit(harness_failures ? 1 : 0);
+    }
+    int st;
+    require_eq(waitpid(pid, &st, 0), pid);
+    expect_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    if (WIFSIGNALED(st))
+        printf("  child killed by signal %d\n", WTERMSIG(st));
+}
+
+static void child_closes(struct fm_info *fi)
+{
+    expect_eq(fm_close(fi), 0); /* what an exit handler does */
+}
+
+static void fork_child_closes(void)
+{
+    void *live[FORK_LIVE];
+    struct fm_info *fi = busy_parent(live);
+    in_forked_child(fi, child_closes);
+    /* The child's close released nothing of the parent's: not the flock. */
+    struct fm_options o = {.flags = FM_NOSYNC};
+    struct fm_info *other;
+    expect_eq(fm_open(path, &o, &other), FM_ELOCKED);
+    parent_carries_on(fi, live);
+}
+
+static void child_tries_everything(struct fm_info *fi)
+{
+    fm_off_t *root = fm_root(fi);
+    void *live = fm_pointer(fi, root[0]);
+    errno = 0;
+    expect_true(fm_malloc(fi, 40) == NULL);
+    expect_eq(fm_last_error(), FM_EFORKED);
+    expect_eq(errno, EPERM);
+    expect_true(fm_malloc(fi, 100000) == NULL);
+    expect_true(fm_calloc(fi, 2, 40) == NULL);
+    expect_true(fm_memalign(fi, 64, 40) == NULL);
+    expect_true(fm_realloc(fi, live, 4000) == NULL);
+    expect_true(fm_malloc_to(fi, &root[FORK_LIVE], 40) == NULL);
+    expect_true(fm_realloc_to(fi, &root[1], 400) == NULL);
+    fm_free(fi, live);
+    fm_free_from(fi, &root[2]);
+    expect_eq(root[2] != 0, 1);
+    expect_eq(fm_trim(fi, 0), FM_EFORKED);
+    expect_eq(fm_sync(fi), FM_EFORKED);
+    expect_eq(fm_check(fi), FM_EFORKED);
+    struct fm_stats st;
+    expect_eq(fm_stats(fi, &st), FM_EFORKED);
+    expect_eq(fm_usable_size(fi, live), 0);
+    fmalloc_set_target(fi);
+    errno = 0;
+    expect_true(fmalloc(40) == NULL);
+    expect_eq(errno, EPERM);
+    ffree(live);
+    expect_true(strstr(fm_strerror(FM_EFORKED), "fork") != NULL);
+    expect_eq(fm_close(fi), 0);
+}
+
+static void fork_child_refused(void)
+{
+    void *live[FORK_LIVE];
+    struct fm_info *fi = busy_parent(live);
+    in_forked_child(fi, child_tries_everything);
+    parent_carries_on(fi, live);
+}
+
+/* A thread of the parent holds the arena lock (inside fm_walk's callback)
+ * when another forks: the child's calls must return, not wait for a lock
+ * that nobody in the child will ever release. */
+static atomic_int walk_state; /* 1: in the callback, 2: may leave */
+
+static int hold_lock(void *p, size_t size, void *arg)
+{
+    (void)p, (void)size, (void)arg;
+    atomic_store(&walk_state, 1);
+    while (atomic_load(&walk_state) != 2)
+        usleep(1000);
+    return 1;
+}
+
+static void *walker(void *arg)
+{
+    fm_walk(arg, hold_lock, NULL);
+    return NULL;
+}
+
+static void child_under_held_lock(struct fm_info *fi)
+{
+    expect_eq(fm_check(fi), FM_EFORKED);
+    expect_true(fm_malloc(fi, 40) == NULL);
+    expect_true(fm_malloc(fi, 100000) == NULL);
+    fm_set_error_handler(fi, NULL, NULL);
+    expect_eq(fm_close(fi), 0);
+}
+
+static void fork_while_locked(void)
+{
+    void *live[FORK_LIVE];
+    struct fm_info *fi = busy_parent(live);
+    pthread_t t;
+    atomic_store(&walk_state, 0);
+    require_eq(pthread_create(&t, NULL, walker, fi), 0);
+    while (atomic_load(&walk_state) != 1)
+        usleep(1000);
+    in_forked_child(fi, child_under_held_lock);
+    atomic_store(&walk_state, 2);
+    pthread_join(t, NULL);
+    parent_carries_on(fi, live);
+}
+
 int main(void)
 {
     seed = harness_seed();
@@ -282,5 +455,8 @@ int main(void)
     isolated("... recovery sweeps the dropped blocks", uaf_recovered, 0);
     isolated("threads racing fm_free_from on one slot", race_free_from, 0);
     isolated("threads racing fm_free_from and fm_realloc_to", race_free_and_realloc_to, 0);
+    isolated("fork: the child closes", fork_child_closes, 0);
+    isolated("fork: the child tries every call", fork_child_refused, 0);
+    isolated("fork: a parent thread holds the lock", fork_while_locked, 0);
     return api_done();
 }
