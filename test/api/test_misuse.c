@@ -398,6 +398,39 @@ static void fork_child_refused(void)
     parent_carries_on(fi, live);
 }
 
+/* The flock belongs to the open file, which a child shares until it closes
+ * its handle or exits: the parent cannot reopen before that (Caveats in
+ * fmalloc.h), and can after. */
+static void fork_child_keeps_lock(void)
+{
+    void *live[FORK_LIVE];
+    struct fm_info *fi = busy_parent(live);
+    int go[2];
+    require_eq(pipe(go), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    require_true(pid >= 0);
+    if (pid == 0) {
+        char c;
+        close(go[1]);
+        (void)!read(go[0], &c, 1); /* holds the inherited handle until told */
+        fm_close(fi);
+        _exit(0);
+    }
+    close(go[0]);
+    expect_eq(fm_close(fi), 0);
+    struct fm_options o = {.flags = FM_NOSYNC};
+    expect_eq(fm_open(path, &o, &fi), FM_ELOCKED);
+    close(go[1]);
+    waitpid(pid, NULL, 0);
+    require_eq(fm_open(path, &o, &fi), 0);
+    struct fm_stats st;
+    expect_eq(fm_stats(fi, &st), 0);
+    expect_eq(st.recovered, 0);
+    expect_eq(st.allocated_count, FORK_LIVE);
+    expect_eq(fm_close(fi), 0);
+}
+
 /* A thread of the parent holds the arena lock (inside fm_walk's callback)
  * when another forks: the child's calls must return, not wait for a lock
  * that nobody in the child will ever release. */
@@ -458,5 +491,6 @@ int main(void)
     isolated("fork: the child closes", fork_child_closes, 0);
     isolated("fork: the child tries every call", fork_child_refused, 0);
     isolated("fork: a parent thread holds the lock", fork_while_locked, 0);
+    isolated("fork: a live child keeps the parent's flock", fork_child_keeps_lock, 0);
     return api_done();
 }
