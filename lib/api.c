@@ -29,24 +29,19 @@
 
 /* How many fork()s lie between the first fm_open of this program and this
  * process: bumped in each child.  A handle remembers the count at its open;
- * another count means it was inherited. */
-static atomic_uint forks_seen;
+ * another count means it was inherited (arena_inherited). */
+atomic_uint fm__forks_seen;
 static pthread_once_t fork_watch_once = PTHREAD_ONCE_INIT;
 static int fork_watch_err;
 
 static void fork_counted(void)
 {
-    atomic_fetch_add_explicit(&forks_seen, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&fm__forks_seen, 1, memory_order_relaxed);
 }
 
 static void fork_watch(void)
 {
     fork_watch_err = pthread_atfork(NULL, NULL, fork_counted);
-}
-
-static bool inherited(const struct fm_arena *a)
-{
-    return a->forks != atomic_load_explicit(&forks_seen, memory_order_relaxed);
 }
 
 /* ---- operation bracket ----------------------------------------------------- */
@@ -60,7 +55,7 @@ static struct fm_arena *arena_here(struct fm_info *fi)
         return NULL;
     }
     struct fm_arena *a = arena_of(fi);
-    if (fm_unlikely(inherited(a))) {
+    if (fm_unlikely(arena_inherited(a))) {
         fm__set_last_error(FM_EFORKED);
         return NULL;
     }
@@ -206,7 +201,7 @@ int fm_open(const char *path, const struct fm_options *opt, struct fm_info **out
         fm__set_last_error(fork_watch_err);
         return fork_watch_err;
     }
-    unsigned forks = atomic_load_explicit(&forks_seen, memory_order_relaxed);
+    unsigned forks = atomic_load_explicit(&fm__forks_seen, memory_order_relaxed);
     int err = fm__arena_open(path, opt, &a); /* late failures set a detail */
     if (err) {
         if (fm_last_error() != err) /* an early failure: no detail to give */
@@ -224,7 +219,7 @@ int fm_close(struct fm_info *fi)
         return 0;
     struct fm_arena *a = arena_of(fi);
     fm__compat_forget(fi);
-    if (inherited(a)) { /* only this process's mapping and descriptor go */
+    if (arena_inherited(a)) { /* only this process's mapping and descriptor go */
         tc_forget(a);
         fm__arena_abandon(a);
         return 0;

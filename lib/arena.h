@@ -54,6 +54,16 @@ static inline struct fm_arena *arena_of(struct fm_info *fi)
     return (struct fm_arena *)(void *)fi;
 }
 
+/* fork() count of this process, bumped in every child (api.c). */
+extern atomic_uint fm__forks_seen;
+
+/* Was a inherited through fork()?  Then this process must not touch its
+ * lock, caches or heap: they are the parent's. */
+static inline bool arena_inherited(const struct fm_arena *a)
+{
+    return a->forks != atomic_load_explicit(&fm__forks_seen, memory_order_relaxed);
+}
+
 int fm__arena_open(const char *path, const struct fm_options *opt, struct fm_arena **out);
 int fm__arena_close(struct fm_arena *a);
 /* In a forked child: unmap and close this process's descriptor, nothing

@@ -104,11 +104,15 @@ void tc_unlock_all(struct fm_arena *a)
 
 /* ---- claiming a cache ---------------------------------------------------------- */
 
-/* Thread exit: the cache (and what it holds) waits for the next thread. */
+/* Thread exit: the cache (and what it holds) waits for the next thread.
+ * Not in a forked child: the lock may have been copied held, and the
+ * cache is the parent's. */
 static void tc_release(void *p)
 {
     struct tcache *tc = p;
     struct fm_arena *a = tc->arena;
+    if (arena_inherited(a))
+        return;
     pthread_mutex_lock(&a->lock);
     tc->owned = false;
     pthread_mutex_unlock(&a->lock);

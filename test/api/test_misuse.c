@@ -475,6 +475,64 @@ static void fork_while_locked(void)
     parent_carries_on(fi, live);
 }
 
+/* A worker thread with a thread cache forks while another parent thread
+ * holds the lock; in the child that worker is the only thread, and when it
+ * ends, its cache's thread-exit destructor must not wait for the lock. */
+static atomic_int worker_state; /* 1: has its cache, 2: may fork, 3: child ended */
+static int child_status;
+
+/* The child's exit: the parent's threads' memory is not a leak there. */
+static void exit_unchecked(void)
+{
+    _exit(0);
+}
+
+static void *fork_and_exit(void *arg)
+{
+    struct fm_info *fi = arg;
+    fm_free(fi, fm_malloc(fi, 40)); /* claims this thread's cache */
+    atomic_store(&worker_state, 1);
+    while (atomic_load(&worker_state) != 2)
+        usleep(1000);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(10);
+        atexit(exit_unchecked); /* runs before LeakSanitizer's check */
+        pthread_exit(NULL); /* the last thread: destructors, then exit(0) */
+    }
+    child_status = -1;
+    waitpid(pid, &child_status, 0);
+    atomic_store(&worker_state, 3);
+    return NULL; /* its own exit waits for the lock (tc_release): after the walk */
+}
+
+static void fork_from_a_cached_thread(void)
+{
+    void *live[FORK_LIVE];
+    struct fm_info *fi = busy_parent(live);
+    pthread_t t, w;
+    atomic_store(&worker_state, 0);
+    atomic_store(&walk_state, 0);
+    require_eq(pthread_create(&w, NULL, fork_and_exit, fi), 0);
+    while (atomic_load(&worker_state) != 1)
+        usleep(1000);
+    require_eq(pthread_create(&t, NULL, walker, fi), 0);
+    while (atomic_load(&walk_state) != 1)
+        usleep(1000);
+    atomic_store(&worker_state, 2);
+    while (atomic_load(&worker_state) != 3) /* the child has ended (or its alarm has) */
+        usleep(1000);
+    atomic_store(&walk_state, 2);
+    pthread_join(t, NULL);
+    pthread_join(w, NULL);
+    int status = child_status;
+    expect_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (WIFSIGNALED(status))
+        printf("  child killed by signal %d\n", WTERMSIG(status));
+    parent_carries_on(fi, live);
+}
+
 int main(void)
 {
     seed = harness_seed();
@@ -492,5 +550,6 @@ int main(void)
     isolated("fork: the child tries every call", fork_child_refused, 0);
     isolated("fork: a parent thread holds the lock", fork_while_locked, 0);
     isolated("fork: a live child keeps the parent's flock", fork_child_keeps_lock, 0);
+    isolated("fork: from a thread with a cache, whose exit follows", fork_from_a_cached_thread, 0);
     return api_done();
 }
