@@ -48,7 +48,7 @@ static void fork_watch(void)
 
 /* The arena behind fi, if this process may use it; else NULL with the
  * last error EINVAL (no handle) or FM_EFORKED (a fork's inheritance). */
-static struct fm_arena *arena_here(struct fm_info *fi)
+static FM_INLINE struct fm_arena *arena_here(struct fm_info *fi)
 {
     if (!fi) {
         fm__set_last_error(EINVAL);
@@ -64,7 +64,7 @@ static struct fm_arena *arena_here(struct fm_info *fi)
 
 /* The arena, if this process may change it: also not read-only (EROFS).
  * Every mutation, the thread caches' fast paths included, passes here. */
-static struct fm_arena *writable(struct fm_info *fi)
+static FM_INLINE struct fm_arena *writable(struct fm_info *fi)
 {
     struct fm_arena *a = arena_here(fi);
     if (!a)

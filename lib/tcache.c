@@ -187,7 +187,7 @@ static struct tcache *tc_get(struct fm_arena *a)
 /* Is x a block that the list of class cls may hold: a chunk start in the
  * heap, its chunk below `limit`, in use, of that class, with a good tag and
  * its marker?  x's words are read only once x is known to be mapped. */
-static inline bool entry_ok(const struct fm_arena *a, uint64_t x, unsigned cls, uint64_t limit)
+static FM_INLINE bool entry_ok(const struct fm_arena *a, uint64_t x, unsigned cls, uint64_t limit)
 {
     uint64_t nb = (uint64_t)cls << 4, salt = a->heap.salt;
     if (x < FMT_HEAP_OFF || x % CH_ALIGN || x > limit || limit - x < nb)
@@ -200,19 +200,24 @@ static inline bool entry_ok(const struct fm_arena *a, uint64_t x, unsigned cls, 
 /* Can `next`, read from the link word of a list's first block while the
  * list counts `count` blocks, be the next one?  0 exactly at the end, else
  * a chunk start in the mapping; the rest is checked when it is popped. */
-static inline bool link_ok(uint64_t next, uint32_t count, uint64_t limit)
+static FM_INLINE bool link_ok(uint64_t next, uint32_t count, uint64_t limit)
 {
     if (count <= 1)
         return next == 0;
     return next >= FMT_HEAP_OFF && next % CH_ALIGN == 0 && next < limit;
 }
 
-/* The list of class cls of this cache is damaged (T4): say why, and let
- * go of it.  Its blocks stay in use and those that kept their marker are
- * freed by the sweep at fm_close or at the next recovery. */
-FM_COLD static void drop_list(struct tcache *tc, unsigned cls, uint64_t c, uint64_t next,
-                              bool entry_bad, char *why, size_t why_len)
+/* The list of class cls of this cache, which pop refused, is damaged
+ * (T4): say why, and let go of it.  Its blocks stay in use and those that
+ * kept their marker are freed by the sweep at fm_close or at the next
+ * recovery. */
+FM_COLD static void drop_list(struct fm_arena *a, struct tcache *tc, unsigned cls, char *why,
+                              size_t why_len)
 {
+    uint64_t c = tc->heads[cls], next = 0;
+    bool entry_bad = !entry_ok(a, c, cls, a->heap.mapped_size);
+    if (!entry_bad)
+        next = word_load(a->base, c + CH_PAYLOAD);
     if (entry_bad)
         snprintf(why, why_len,
                  "a thread cache lists offset %llu among its free %u-byte chunks, but it is "
@@ -249,19 +254,16 @@ static void push(struct fm_arena *a, struct tcache *tc, uint64_t c, unsigned cls
 }
 
 /* Take the first block of class cls (not empty), keeping its low-water
- * mark.  0 if the block or its link is damaged: the list is dropped and
- * why says so. */
-static uint64_t pop(struct fm_arena *a, struct tcache *tc, unsigned cls, char *why,
-                    size_t why_len)
+ * mark.  0 if the block or its link is damaged (T4): the caller drops the
+ * list (drop_list). */
+static FM_INLINE uint64_t pop(struct fm_arena *a, struct tcache *tc, unsigned cls)
 {
-    uint64_t c = tc->heads[cls], limit = a->heap.mapped_size, next = 0;
-    bool entry_good = entry_ok(a, c, cls, limit);
-    if (fm_likely(entry_good))
-        next = word_load(a->base, c + CH_PAYLOAD);
-    if (fm_unlikely(!entry_good || !link_ok(next, tc->counts[cls], limit))) {
-        drop_list(tc, cls, c, next, !entry_good, why, why_len);
+    uint64_t c = tc->heads[cls], limit = a->heap.mapped_size;
+    if (fm_unlikely(!entry_ok(a, c, cls, limit)))
         return 0;
-    }
+    uint64_t next = word_load(a->base, c + CH_PAYLOAD);
+    if (fm_unlikely(!link_ok(next, tc->counts[cls], limit)))
+        return 0;
     tc->heads[cls] = next;
     if (--tc->counts[cls] < tc->low[cls])
         tc->low[cls] = tc->counts[cls];
@@ -285,9 +287,11 @@ static bool flush_class(struct fm_arena *a, struct tcache *tc, unsigned cls, uin
 {
     struct heap *h = &a->heap;
     while (n-- && tc->heads[cls]) {
-        uint64_t c = pop(a, tc, cls, why, why_len);
-        if (!c)
+        uint64_t c = pop(a, tc, cls);
+        if (!c) {
+            drop_list(a, tc, cls, why, why_len);
             return false;
+        }
         h->err = 0;
         h->punch_len = 0;
         heap_free(h, c + CH_PAYLOAD); /* overwrites the marker (logged) */
@@ -472,6 +476,16 @@ static inline void leave_counted(struct fm_arena *a, struct tcache *tc)
         tc_trim(a, tc);
 }
 
+/* tc_malloc found its list damaged (its cache is entered): drop the list,
+ * leave, report. */
+FM_COLD static void malloc_found_damage(struct fm_arena *a, struct tcache *tc, unsigned cls)
+{
+    char why[256];
+    drop_list(a, tc, cls, why, sizeof why);
+    tc_leave(tc);
+    report_corrupt(a, why);
+}
+
 void *tc_malloc(struct fm_arena *a, size_t n)
 {
     uint64_t nb = request_to_size(n);
@@ -481,18 +495,16 @@ void *tc_malloc(struct fm_arena *a, size_t n)
     if (!tc)
         return NULL;
     unsigned cls = (unsigned)(nb >> 4);
-    char why[256];
     tc_enter(a, tc);
     if (fm_likely(tc->heads[cls] != 0)) {
-        uint64_t c = pop(a, tc, cls, why, sizeof why);
+        uint64_t c = pop(a, tc, cls);
         if (fm_likely(c != 0)) {
             log_crashpoint();
             word_store(a->base, c + CH_PAYLOAD + 8, 0); /* T3: allocated from here on */
             leave_counted(a, tc);
             return a->base + c + CH_PAYLOAD;
         }
-        tc_leave(tc);
-        report_corrupt(a, why); /* then a refill serves the call */
+        malloc_found_damage(a, tc, cls); /* then a refill serves the call */
     } else {
         tc_leave(tc);
     }
