@@ -20,6 +20,42 @@
  *     a kill at any instruction the next fm_open() recovers the arena to the
  *     state just before or just after that operation.
  *
+ * Caveats
+ *   - fork(): a child must not use an arena its parent opened.  Every call
+ *     on an inherited handle fails with FM_EFORKED (errno EPERM; allocation
+ *     calls return NULL, fm_free and fm_free_from do nothing) -- the
+ *     read-only ones (fm_check, fm_stats, fm_walk, fm_usable_size) too, as
+ *     the fork may have copied the arena lock held by a parent thread that
+ *     does not exist in the child, and the parent keeps changing the heap
+ *     under the child's view.  fm_root, fm_offset and fm_pointer work, and
+ *     the child may read the shared mapping at its own risk.  fm_close in
+ *     the child (an exit handler's) only unmaps: no sync, no flag, no cache
+ *     flush, no unlock.  Until it closes the handle or exits, the child
+ *     keeps the parent's flock alive (the lock belongs to the open file,
+ *     which parent and child share): after the parent's fm_close, a reopen
+ *     gets FM_ELOCKED while such a child lives.  A child that wants the
+ *     arena opens it anew, once the parent has closed it.  (fm_open sets
+ *     O_CLOEXEC: a child that execs holds nothing.)
+ *   - The lock is advisory (flock): it stops other fmalloc opens, nothing
+ *     else.  Another process that truncates, rewrites or deletes the file
+ *     while it is open is not stopped: a truncation makes the next access
+ *     to the lost pages a SIGBUS (as with LMDB), and rewritten bytes are
+ *     corruption that fm_check or the next operation may find (FM_ECORRUPT)
+ *     or may not.  A copy taken while the arena is open may catch pages of
+ *     an operation half-done, which recovery can refuse; copy a closed arena.
+ *   - Thread caches: fm_malloc/fm_free of chunks up to 1040 bytes (requests
+ *     up to 1032 bytes) go through a per-thread cache; 64 caches per arena
+ *     (later threads take the locked path every time); at most 128 blocks
+ *     per size class per cache before half go back to the heap; a thread
+ *     that exits leaves its cache to the next thread.  A cached block stays
+ *     an in-use chunk until flushed, so it does not coalesce and fm_trim()
+ *     flushes first.  Its first two words hold the cache's list link and a
+ *     marker: a write after free over them is found (FM_ECORRUPT through
+ *     the error handler, or from fm_check) and never followed, and the
+ *     damaged list is dropped -- its blocks leak until fm_close or the next
+ *     recovery frees them; writes beyond those words, or into blocks freed
+ *     to the heap, are not detected by the caches.
+ *
  * The file format is described byte for byte in docs/format.md; the API in
  * docs/api.md; the crash model in docs/crash-model.md.
  */
@@ -96,6 +132,7 @@ struct fm_options {
 #define FM_EGEOMETRY  (-30009) /**< header offsets or sizes are impossible */
 #define FM_EBADPTR    (-30010) /**< pointer is not a live block of this arena */
 #define FM_ENOTFILE   (-30011) /**< path is not a regular file */
+#define FM_EFORKED    (-30012) /**< handle inherited through fork(): the child may only fm_close() it (errno EPERM) */
 /**@}*/
 
 /**
@@ -126,14 +163,15 @@ FM_API int fm_open(const char *path, const struct fm_options *opt, struct fm_inf
  * mark clean, unmap, unlock and free the handle.
  * The handle is released even when an error is returned; in that case the
  * arena stays marked dirty and is recovered at its next open.
+ * In a forked child, closing an inherited handle only unmaps (Caveats).
  * @return 0, or the errno of a failed msync/fdatasync.
  */
 FM_API int fm_close(struct fm_info *fi);
 
 /**
  * Make everything written to the arena so far durable (msync + fdatasync).
- * @return 0, EROFS on a read-only arena, EINVAL for a NULL fi, or the errno
- *   of the failed call.
+ * @return 0, EROFS on a read-only arena, EINVAL for a NULL fi, FM_EFORKED
+ *   (a handle inherited through fork), or the errno of the failed call.
  */
 FM_API int fm_sync(struct fm_info *fi);
 
@@ -163,8 +201,11 @@ FM_API const char *fm_last_error_detail(void);
  * Allocate `size` bytes, 16-byte aligned.  fm_malloc(0) returns a unique
  * minimum-size block (usable size 24), as glibc does.
  * @return the block, or NULL with errno ENOMEM (arena cannot grow, or the
- *   size is beyond 2^46), EROFS (read-only arena), EINVAL (NULL fi), or EIO
- *   (heap corruption found; the error handler was called).
+ *   size is beyond 2^46), EROFS (read-only arena), EINVAL (NULL fi), EIO
+ *   (heap corruption found; the error handler was called), or EPERM
+ *   (FM_EFORKED: a handle inherited through fork).  A damaged thread-cache
+ *   list (a write after free) goes to the error handler as FM_ECORRUPT; if
+ *   it returns, the call is served from the heap.
  */
 FM_API void *fm_malloc(struct fm_info *fi, size_t size);
 /** Zeroed n*size bytes; NULL with ENOMEM if n*size overflows. */
@@ -229,12 +270,15 @@ FM_API void *fm_malloc_to(struct fm_info *fi, fm_off_t *slot, size_t size);
  *   EINVAL (bad slot), EROFS or EIO, as fm_malloc_to().
  */
 FM_API void *fm_calloc_to(struct fm_info *fi, fm_off_t *slot, size_t n, size_t size);
-/** Free the block *slot links and set *slot to 0, in one atomic step. 0 is a no-op. */
+/** Free the block *slot links and set *slot to 0, in one atomic step.  The
+ * slot is read under the arena lock: 0 (also when another thread cleared it
+ * first) is a no-op. */
 FM_API void fm_free_from(struct fm_info *fi, fm_off_t *slot);
 /**
  * fm_realloc() of the block *slot links, storing the new offset in *slot in
- * the same atomic step.  size 0 frees it and stores 0.  A slot inside the
- * block itself is refused with EINVAL (it would move with the block).
+ * the same atomic step.  size 0 frees it and stores 0.  A slot that holds 0
+ * (read under the arena lock, as by fm_free_from) is fm_malloc_to.  A slot
+ * inside the block itself is refused with EINVAL (it would move with the block).
  * @return the (possibly moved) block, or NULL with errno set (*slot unchanged).
  */
 FM_API void *fm_realloc_to(struct fm_info *fi, fm_off_t *slot, size_t size);
@@ -256,12 +300,16 @@ struct fm_stats {
     bool recovered;           /**< this open recovered the arena after a crash */
 };
 
-/** Walk the heap and fill *st (O(heap size)). @return 0, FM_ECORRUPT, ENOMEM, EINVAL. */
+/** Walk the heap and fill *st (O(heap size)).
+ * @return 0, FM_ECORRUPT, ENOMEM, EINVAL, FM_EFORKED (inherited through fork). */
 FM_API int fm_stats(struct fm_info *fi, struct fm_stats *st);
 /**
  * Verify every heap invariant (full walk of chunks, bins and trees).
+ * Then the thread caches' lists: a damaged one (a write after free over a
+ * cached block) is FM_ECORRUPT, reported, never followed.
  * @return 0, FM_ECORRUPT with the first violation in fm_check_message(),
- * ENOMEM (no memory for the walk), or EINVAL (NULL fi).
+ * ENOMEM (no memory for the walk), EINVAL (NULL fi), or FM_EFORKED (a
+ * handle inherited through fork: see Caveats).
  * Never crashes on a damaged file.
  */
 FM_API int fm_check(struct fm_info *fi);
@@ -273,7 +321,8 @@ FM_API const char *fm_check_message(struct fm_info *fi);
  * (blocks held by thread caches are free, and skipped); stop early when fn
  * returns non-zero and return that value.  fn must not call fm_* functions
  * on the same arena.
- * @return 0, fn's non-zero value, FM_ECORRUPT, ENOMEM or EINVAL (NULL fi/fn).
+ * @return 0, fn's non-zero value, FM_ECORRUPT, ENOMEM, EINVAL (NULL fi/fn)
+ *   or FM_EFORKED.
  */
 FM_API int fm_walk(struct fm_info *fi, int (*fn)(void *p, size_t size, void *arg), void *arg);
 
@@ -283,8 +332,8 @@ FM_API int fm_walk(struct fm_info *fi, int (*fn)(void *p, size_t size, void *arg
  * a minimal top chunk and a 64 KiB file always remain.  First every thread
  * cache's blocks go back to the heap and coalesce (fm_trim(fi, SIZE_MAX)
  * does only that).
- * @return 0, EROFS, EINVAL (NULL fi), or an errno from ftruncate (the file
- *   then keeps its size; the next open trims it).
+ * @return 0, EROFS, EINVAL (NULL fi), FM_EFORKED, or an errno from
+ *   ftruncate (the file then keeps its size; the next open trims it).
  */
 FM_API int fm_trim(struct fm_info *fi, size_t pad);
 

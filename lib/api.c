@@ -6,8 +6,17 @@
  * (any failure, so a failed call leaves the heap exactly as it was).
  * Invalid pointers and corruption found during an operation go to the
  * arena's error handler after the lock is released.
+ *
+ * fork(): a handle the child inherited refuses every call but fm_close()
+ * and the address helpers (fm_root, fm_offset, fm_pointer), before it
+ * touches the arena lock or a thread cache (either may have been copied
+ * held by a parent thread that does not exist in the child), and closing
+ * it only unmaps: the file, its lock, its heap and the parent's caches
+ * are the parent's.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,15 +25,48 @@
 #include "arena.h"
 #include "error.h"
 
+/* ---- fork ------------------------------------------------------------------ */
+
+/* fm__forks_seen (arena.c) is bumped in each child once the first fm_open
+ * has registered this handler. */
+static pthread_once_t fork_watch_once = PTHREAD_ONCE_INIT;
+static int fork_watch_err;
+
+static void fork_counted(void)
+{
+    atomic_fetch_add_explicit(&fm__forks_seen, 1, memory_order_relaxed);
+}
+
+static void fork_watch(void)
+{
+    fork_watch_err = pthread_atfork(NULL, NULL, fork_counted);
+}
+
 /* ---- operation bracket ----------------------------------------------------- */
 
-static struct fm_arena *writable(struct fm_info *fi)
+/* The arena behind fi, if this process may use it; else NULL with the
+ * last error EINVAL (no handle) or FM_EFORKED (a fork's inheritance). */
+static FM_INLINE struct fm_arena *arena_here(struct fm_info *fi)
 {
     if (!fi) {
         fm__set_last_error(EINVAL);
         return NULL;
     }
     struct fm_arena *a = arena_of(fi);
+    if (fm_unlikely(arena_inherited(a))) {
+        fm__set_last_error(FM_EFORKED);
+        return NULL;
+    }
+    return a;
+}
+
+/* The arena, if this process may change it: also not read-only (EROFS).
+ * Every mutation, the thread caches' fast paths included, passes here. */
+static FM_INLINE struct fm_arena *writable(struct fm_info *fi)
+{
+    struct fm_arena *a = arena_here(fi);
+    if (!a)
+        return NULL;
     if (a->rdonly) {
         fm__set_last_error(EROFS);
         return NULL;
@@ -58,14 +100,8 @@ static int op_end(struct fm_arena *a, bool ok)
     char msg[sizeof a->heap.msg];
     memcpy(msg, a->heap.msg, sizeof msg);
     pthread_mutex_unlock(&a->lock);
-    if (err == FM_EBADPTR || err == FM_ECORRUPT) {
-        if (a->err_fn) {
-            a->err_fn(&a->pub, err, msg, a->err_arg);
-        } else {
-            fprintf(stderr, "fmalloc: %s\n", msg);
-            abort();
-        }
-    }
+    if (err == FM_EBADPTR || err == FM_ECORRUPT)
+        fm__report(&a->pub, a->err_fn, a->err_arg, err, msg);
     fm__set_last_error(err);
     return err;
 }
@@ -99,11 +135,18 @@ static int block_of(struct fm_arena *a, const void *p, uint64_t *off)
         return err;
     /* A block holding its thread-cache marker was freed into a cache --
      * if a cache's list says so.  The lists are the truth: the marker lives
-     * in bytes a user could have written. */
+     * in bytes a user could have written (and so do the lists' links: a
+     * damaged list is corruption, reported, not followed). */
     struct heap *h = &a->heap;
     uint64_t c = *off - CH_PAYLOAD;
+    bool held = false;
     if (a->tc && ch_size(h, c) <= CH_CACHE_MAX &&
-        hw(h, c + CH_MARKER_OFF) == ch_cache_marker(c, h->salt) && tc_holds(a, c)) {
+        hw(h, c + CH_MARKER_OFF) == ch_cache_marker(c, h->salt) &&
+        (err = tc_holds(a, c, &held, h->msg, sizeof h->msg)) != 0) {
+        h->err = err;
+        return err;
+    }
+    if (held) {
         snprintf(h->msg, sizeof h->msg,
                  "pointer at offset %llu (0x%llx) is not allocated (already freed, into a "
                  "thread cache)",
@@ -151,12 +194,19 @@ int fm_open(const char *path, const struct fm_options *opt, struct fm_info **out
         return EINVAL;
     }
     fm__set_last_error(0);
+    pthread_once(&fork_watch_once, fork_watch);
+    if (fork_watch_err) {
+        fm__set_last_error(fork_watch_err);
+        return fork_watch_err;
+    }
+    unsigned forks = atomic_load_explicit(&fm__forks_seen, memory_order_relaxed);
     int err = fm__arena_open(path, opt, &a); /* late failures set a detail */
     if (err) {
         if (fm_last_error() != err) /* an early failure: no detail to give */
             fm__set_last_error(err);
         return err;
     }
+    a->forks = forks;
     *out = &a->pub;
     return 0;
 }
@@ -165,16 +215,22 @@ int fm_close(struct fm_info *fi)
 {
     if (!fi)
         return 0;
+    struct fm_arena *a = arena_of(fi);
     fm__compat_forget(fi);
-    tc_fini(arena_of(fi)); /* a clean arena holds no cached blocks */
-    return fm__arena_close(arena_of(fi));
+    if (arena_inherited(a)) { /* only this process's mapping and descriptor go */
+        tc_forget(a);
+        fm__arena_abandon(a);
+        return 0;
+    }
+    tc_fini(a); /* a clean arena holds no cached blocks */
+    return fm__arena_close(a);
 }
 
 int fm_sync(struct fm_info *fi)
 {
-    if (!fi)
-        return EINVAL;
-    struct fm_arena *a = arena_of(fi);
+    struct fm_arena *a = arena_here(fi);
+    if (!a)
+        return fm_last_error();
     pthread_mutex_lock(&a->lock);
     int err = fm__arena_sync(a);
     pthread_mutex_unlock(&a->lock);
@@ -183,9 +239,9 @@ int fm_sync(struct fm_info *fi)
 
 void fm_set_error_handler(struct fm_info *fi, fm_error_handler fn, void *arg)
 {
-    if (!fi)
+    struct fm_arena *a = arena_here(fi);
+    if (!a)
         return;
-    struct fm_arena *a = arena_of(fi);
     pthread_mutex_lock(&a->lock);
     a->err_fn = fn;
     a->err_arg = arg;
@@ -275,9 +331,9 @@ void *fm_realloc(struct fm_info *fi, void *ptr, size_t size)
 size_t fm_usable_size(struct fm_info *fi, const void *ptr)
 {
     uint64_t p;
-    if (!ptr || !fi)
+    struct fm_arena *a = ptr ? arena_here(fi) : NULL;
+    if (!a)
         return 0;
-    struct fm_arena *a = arena_of(fi);
     pthread_mutex_lock(&a->lock);
     size_t n = block_of(a, ptr, &p) ? 0 : heap_usable(&a->heap, p);
     a->heap.err = 0;
@@ -316,18 +372,29 @@ void *fm_calloc_to(struct fm_info *fi, fm_off_t *slot, size_t n, size_t size)
     return op_end(a, p != 0) ? NULL : ptr_at(a, p);
 }
 
-void fm_free_from(struct fm_info *fi, fm_off_t *slot)
+/*
+ * Free the block that the slot at offset s links, and clear the link (lock
+ * held).  The slot is read here, under the lock: a thread that lost a race
+ * to free it finds 0, and a cleared slot is a no-op.
+ */
+static void free_linked(struct fm_arena *a, uint64_t s)
 {
-    uint64_t s, p;
-    struct fm_arena *a = writable(fi);
-    if (!a || slot_of(a, slot, &s) || !*slot)
-        return;
-    op_begin(a);
-    if (block_of(a, a->base + *slot, &p) == 0) {
+    uint64_t p, linked = hw(&a->heap, s);
+    if (linked && block_of(a, a->base + linked, &p) == 0) {
         /* Clear first: the slot may lie inside the block being freed. */
         hset(&a->heap, s, 0);
         heap_free(&a->heap, p);
     }
+}
+
+void fm_free_from(struct fm_info *fi, fm_off_t *slot)
+{
+    uint64_t s;
+    struct fm_arena *a = writable(fi);
+    if (!a || slot_of(a, slot, &s))
+        return;
+    op_begin(a);
+    free_linked(a, s);
     op_end(a, true);
 }
 
@@ -337,15 +404,18 @@ void *fm_realloc_to(struct fm_info *fi, fm_off_t *slot, size_t size)
     struct fm_arena *a = writable(fi);
     if (!a || slot_of(a, slot, &s))
         return NULL;
-    if (!*slot)
-        return fm_malloc_to(fi, slot, size);
-    if (size == 0) {
-        fm_free_from(fi, slot);
+    op_begin(a);
+    /* What the slot links decides, read under the lock (see free_linked):
+     * nothing -- fm_malloc_to; a block and size 0 -- fm_free_from. */
+    uint64_t linked = hw(&a->heap, s), q = 0;
+    if (linked && size == 0) {
+        free_linked(a, s);
+        op_end(a, true);
         return NULL;
     }
-    op_begin(a);
-    uint64_t q = 0;
-    if (block_of(a, a->base + *slot, &p) == 0) {
+    if (!linked)
+        q = heap_malloc(&a->heap, size);
+    else if (block_of(a, a->base + linked, &p) == 0) {
         if (s >= p && s < p + heap_usable(&a->heap, p))
             a->heap.err = EINVAL; /* the link would move with the block */
         else
@@ -391,7 +461,7 @@ static int check_locked(struct fm_arena *a, struct heap_totals *tot)
     uint64_t *cached;
     size_t n;
     tc_lock_all(a);
-    int err = tc_collect(a, &cached, &n);
+    int err = tc_collect(a, &cached, &n, a->check_msg, sizeof a->check_msg);
     if (!err)
         err = heap_check_live(a->base, a->heap.mapped_size, cached, n,
                               tot, a->check_msg, sizeof a->check_msg);
@@ -402,9 +472,9 @@ static int check_locked(struct fm_arena *a, struct heap_totals *tot)
 int fm_check(struct fm_info *fi)
 {
     struct heap_totals tot;
-    if (!fi)
-        return EINVAL;
-    struct fm_arena *a = arena_of(fi);
+    struct fm_arena *a = arena_here(fi);
+    if (!a)
+        return fm_last_error();
     pthread_mutex_lock(&a->lock);
     int err = check_locked(a, &tot);
     if (!err)
@@ -422,9 +492,9 @@ const char *fm_check_message(struct fm_info *fi)
 int fm_stats(struct fm_info *fi, struct fm_stats *st)
 {
     struct heap_totals tot;
-    if (!fi || !st)
-        return EINVAL;
-    struct fm_arena *a = arena_of(fi);
+    struct fm_arena *a = st ? arena_here(fi) : NULL;
+    if (!a)
+        return st ? fm_last_error() : EINVAL;
     pthread_mutex_lock(&a->lock);
     int err = check_locked(a, &tot);
     tc_unlock_all(a);
@@ -447,16 +517,16 @@ int fm_stats(struct fm_info *fi, struct fm_stats *st)
 
 int fm_walk(struct fm_info *fi, int (*fn)(void *p, size_t size, void *arg), void *arg)
 {
-    if (!fi || !fn)
-        return EINVAL;
-    struct fm_arena *a = arena_of(fi);
+    struct fm_arena *a = fn ? arena_here(fi) : NULL;
+    if (!a)
+        return fn ? fm_last_error() : EINVAL;
     struct heap *h = &a->heap;
     int ret = 0;
     pthread_mutex_lock(&a->lock);
     tc_lock_all(a);
     uint64_t *cached;
     size_t ncached, next_cached = 0;
-    if ((ret = tc_collect(a, &cached, &ncached)) != 0) {
+    if ((ret = tc_collect(a, &cached, &ncached, a->check_msg, sizeof a->check_msg)) != 0) {
         tc_unlock_all(a);
         pthread_mutex_unlock(&a->lock);
         return ret;
@@ -490,12 +560,15 @@ int fm_trim(struct fm_info *fi, size_t pad)
     struct fm_arena *a = writable(fi);
     if (!a)
         return fm_last_error();
+    char why[sizeof a->heap.msg];
     op_begin(a);
-    tc_flush_all(a); /* cached blocks coalesce first */
+    bool damaged = tc_flush_all(a, why, sizeof why); /* cached blocks coalesce first */
     heap_trim(&a->heap, pad, a->page_size, &new_size);
     log_commit(a->base);
     /* Still under the lock: nobody may carve the top before it shrinks. */
     int err = fm__arena_shrink(a, new_size);
     pthread_mutex_unlock(&a->lock);
+    if (damaged)
+        fm__report(&a->pub, a->err_fn, a->err_arg, FM_ECORRUPT, why);
     return err;
 }

@@ -22,6 +22,12 @@
 #include "error.h"
 #include "os.h"
 
+/* How many fork()s lie between the first fm_open of this program and this
+ * process: bumped in each child (api.c registers the handler).  A handle
+ * remembers the count at its open; another count means it was inherited
+ * (arena_inherited). */
+atomic_uint fm__forks_seen;
+
 static uint64_t round_up(uint64_t x, uint64_t to)
 {
     return (x + to - 1) / to * to;
@@ -667,6 +673,13 @@ int fm__arena_shrink(struct fm_arena *a, uint64_t new_size)
     if (a->heap.fresh > new_size)
         a->heap.fresh = new_size;
     return 0;
+}
+
+void fm__arena_abandon(struct fm_arena *a)
+{
+    os_unmap(a->base, a->reserved);
+    os_close(a->fd);
+    free(a); /* not the mutex: a parent thread may have held it at the fork */
 }
 
 /* ---- sync and close -------------------------------------------------------- */

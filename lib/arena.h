@@ -43,6 +43,7 @@ struct fm_arena {
     bool tc_asym;                /* caches are stopped with membarrier (tcache.c) */
     atomic_bool tc_stop;         /* a checker is stopping the caches' fast paths */
     uint64_t gen;                /* unique per open in this process: keys thread-local lookups */
+    unsigned forks;              /* the process's fork count at open: another is a child's (api.c) */
     pthread_key_t tc_key;        /* this thread's cache */
     struct heap heap;
     /* Frees whose punch waits for the sync that makes them durable
@@ -64,8 +65,21 @@ static inline struct fm_arena *arena_of(struct fm_info *fi)
     return (struct fm_arena *)(void *)fi;
 }
 
+/* fork() count of this process, bumped in every child (api.c). */
+extern atomic_uint fm__forks_seen;
+
+/* Was a inherited through fork()?  Then this process must not touch its
+ * lock, caches or heap: they are the parent's. */
+static inline bool arena_inherited(const struct fm_arena *a)
+{
+    return a->forks != atomic_load_explicit(&fm__forks_seen, memory_order_relaxed);
+}
+
 int fm__arena_open(const char *path, const struct fm_options *opt, struct fm_arena **out);
 int fm__arena_close(struct fm_arena *a);
+/* In a forked child: unmap and close this process's descriptor, nothing
+ * else -- no sync, no flag, no unlock (the flock is the parent's too). */
+void fm__arena_abandon(struct fm_arena *a);
 int fm__arena_sync(struct fm_arena *a);
 /* Grow the file (and mapping) to at least min_size; geometric, capped. */
 int fm__arena_grow(void *arena, uint64_t min_size, uint64_t *new_size);

@@ -23,12 +23,14 @@
 #define FM_NORETURN __attribute__((noreturn))
 #define FM_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #define FM_COLD __attribute__((cold, noinline)) /* rare: keep it out of its callers */
+#define FM_INLINE inline __attribute__((always_inline)) /* on a fast path: no call */
 #else
 #define fm_likely(x) (x)
 #define fm_unlikely(x) (x)
 #define FM_NORETURN
 #define FM_PRINTF(a, b)
 #define FM_COLD
+#define FM_INLINE inline
 #endif
 
 FM_NORETURN void fm__assert_fail(const char *what, const char *file, int line);

@@ -48,6 +48,8 @@ int fm__errno_of(int err)
         return EBUSY;
     if (err == FM_ECORRUPT)
         return EIO;
+    if (err == FM_EFORKED)
+        return EPERM;
     return EINVAL;
 }
 
@@ -78,11 +80,23 @@ const char *fm_strerror(int err)
         return "The pointer is not a live block of this arena (outside it, misaligned, or already freed)";
     case FM_ENOTFILE:
         return "The path is not a regular file";
+    case FM_EFORKED:
+        return "The arena handle was inherited through fork(): a child may only fm_close() it (which only unmaps); open the file anew once the parent has closed it";
     default:
         if (err > 0)
             return strerror(err);
         return "Unknown fmalloc error";
     }
+}
+
+void fm__report(struct fm_info *fi, fm_error_handler fn, void *arg, int err, const char *msg)
+{
+    if (fn) {
+        fn(fi, err, msg, arg);
+        return;
+    }
+    fprintf(stderr, "fmalloc: %s\n", msg);
+    abort();
 }
 
 void fm__assert_fail(const char *what, const char *file, int line)

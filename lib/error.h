@@ -14,5 +14,8 @@ void fm__set_last_error(int err);
 void fm__set_last_detail(int err, const char *detail);
 /* The errno value that stands for an fm error code. */
 int fm__errno_of(int err);
+/* An invalid pointer or corruption found by a call (no lock held): to the
+ * arena's handler fn, or by default a message on stderr and abort(). */
+void fm__report(struct fm_info *fi, fm_error_handler fn, void *arg, int err, const char *msg);
 
 #endif

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "arena.h"
+#include "error.h"
 #include "os.h"
 
 /* ---- who may touch a cache ------------------------------------------------------
@@ -107,11 +108,15 @@ void tc_unlock_all(struct fm_arena *a)
 
 /* ---- claiming a cache ---------------------------------------------------------- */
 
-/* Thread exit: the cache (and what it holds) waits for the next thread. */
+/* Thread exit: the cache (and what it holds) waits for the next thread.
+ * Not in a forked child: the lock may have been copied held, and the
+ * cache is the parent's. */
 static void tc_release(void *p)
 {
     struct tcache *tc = p;
     struct fm_arena *a = tc->arena;
+    if (arena_inherited(a))
+        return;
     pthread_mutex_lock(&a->lock);
     tc->owned = false;
     pthread_mutex_unlock(&a->lock);
@@ -181,6 +186,68 @@ static struct tcache *tc_get(struct fm_arena *a)
     return tc;
 }
 
+/* ---- validating the lists (T4) ------------------------------------------------- */
+
+/* Is x a block that the list of class cls may hold: a chunk start in the
+ * heap, its chunk below `limit`, in use, of that class, with a good tag and
+ * its marker?  x's words are read only once x is known to be mapped. */
+static FM_INLINE bool entry_ok(const struct fm_arena *a, uint64_t x, unsigned cls, uint64_t limit)
+{
+    uint64_t nb = (uint64_t)cls << 4, salt = a->heap.salt;
+    if (x < FMT_HEAP_OFF || x % CH_ALIGN || x > limit || limit - x < nb)
+        return false;
+    uint64_t head = word_load(a->base, x + F_HEAD);
+    return (head & (CH_SIZE_MASK | CH_CINUSE)) == (nb | CH_CINUSE) && ch_head_ok(x, head, salt) &&
+           word_load(a->base, x + CH_MARKER_OFF) == ch_cache_marker(x, salt);
+}
+
+/* Can `next`, read from the link word of a list's first block while the
+ * list counts `count` blocks, be the next one?  0 exactly at the end, else
+ * a chunk start in the mapping; the rest is checked when it is popped. */
+static FM_INLINE bool link_ok(uint64_t next, uint32_t count, uint64_t limit)
+{
+    if (count <= 1)
+        return next == 0;
+    return next >= FMT_HEAP_OFF && next % CH_ALIGN == 0 && next < limit;
+}
+
+/* The list of class cls of this cache, which pop refused, is damaged
+ * (T4): say why, and let go of it.  Its blocks stay in use and those that
+ * kept their marker are freed by the sweep at fm_close or at the next
+ * recovery. */
+FM_COLD static void drop_list(struct fm_arena *a, struct tcache *tc, unsigned cls, char *why,
+                              size_t why_len)
+{
+    uint64_t c = tc->heads[cls], next = 0;
+    bool entry_bad = !entry_ok(a, c, cls, a->heap.mapped_size);
+    if (!entry_bad)
+        next = word_load(a->base, c + CH_PAYLOAD);
+    if (entry_bad)
+        snprintf(why, why_len,
+                 "a thread cache lists offset %llu among its free %u-byte chunks, but it is "
+                 "not one (a write after free?); %u cached blocks dropped",
+                 (unsigned long long)c, cls << 4, tc->counts[cls]);
+    else
+        snprintf(why, why_len,
+                 "the free %u-byte chunk at offset %llu in a thread cache links %llu, which "
+                 "cannot be one (a write after free?); %u cached blocks dropped",
+                 cls << 4, (unsigned long long)c, (unsigned long long)next, tc->counts[cls]);
+    tc->heads[cls] = 0;
+    tc->counts[cls] = 0;
+    tc->low[cls] = 0;
+    tc->dropped = true;
+}
+
+/* Corruption found without the arena lock held: to the arena's handler. */
+FM_COLD static void report_corrupt(struct fm_arena *a, const char *why)
+{
+    pthread_mutex_lock(&a->lock);
+    fm_error_handler fn = a->err_fn;
+    void *arg = a->err_arg;
+    pthread_mutex_unlock(&a->lock);
+    fm__report(&a->pub, fn, arg, FM_ECORRUPT, why);
+}
+
 /* ---- moving blocks between a cache and the heap (arena lock held) -------------- */
 
 static void push(struct fm_arena *a, struct tcache *tc, uint64_t c, unsigned cls)
@@ -190,11 +257,18 @@ static void push(struct fm_arena *a, struct tcache *tc, uint64_t c, unsigned cls
     tc->counts[cls]++;
 }
 
-/* Take the first block of class cls (not empty), keeping its low-water mark. */
-static uint64_t pop(struct fm_arena *a, struct tcache *tc, unsigned cls)
+/* Take the first block of class cls (not empty), keeping its low-water
+ * mark.  0 if the block or its link is damaged (T4): the caller drops the
+ * list (drop_list). */
+static FM_INLINE uint64_t pop(struct fm_arena *a, struct tcache *tc, unsigned cls)
 {
-    uint64_t c = tc->heads[cls];
-    tc->heads[cls] = word_load(a->base, c + CH_PAYLOAD);
+    uint64_t c = tc->heads[cls], limit = a->heap.mapped_size;
+    if (fm_unlikely(!entry_ok(a, c, cls, limit)))
+        return 0;
+    uint64_t next = word_load(a->base, c + CH_PAYLOAD);
+    if (fm_unlikely(!link_ok(next, tc->counts[cls], limit)))
+        return 0;
+    tc->heads[cls] = next;
     if (--tc->counts[cls] < tc->low[cls])
         tc->low[cls] = tc->counts[cls];
     return c;
@@ -210,12 +284,18 @@ static void commit_and_punch(struct fm_arena *a)
 }
 
 /* Give the first `n` blocks of class cls back to the heap, one committed
- * free each.  A crash half way leaves the rest marked: recovery frees them. */
-static void flush_class(struct fm_arena *a, struct tcache *tc, unsigned cls, uint32_t n)
+ * free each.  A crash half way leaves the rest marked: recovery frees them.
+ * False if the list was damaged (and dropped; why says so). */
+static bool flush_class(struct fm_arena *a, struct tcache *tc, unsigned cls, uint32_t n,
+                        char *why, size_t why_len)
 {
     struct heap *h = &a->heap;
     while (n-- && tc->heads[cls]) {
         uint64_t c = pop(a, tc, cls);
+        if (!c) {
+            drop_list(a, tc, cls, why, why_len);
+            return false;
+        }
         h->err = 0;
         h->punch_len = 0;
         heap_free(h, c + CH_PAYLOAD); /* overwrites the marker (logged) */
@@ -226,27 +306,52 @@ static void flush_class(struct fm_arena *a, struct tcache *tc, unsigned cls, uin
         }
         commit_and_punch(a);
     }
+    return true;
 }
 
-void tc_flush_all(struct fm_arena *a)
+void tc_forget(struct fm_arena *a)
 {
+    if (!a->tc)
+        return;
+    pthread_key_delete(a->tc_key);
+    os_unmap(a->tc, TC_BYTES);
+    a->tc = NULL;
+}
+
+bool tc_flush_all(struct fm_arena *a, char *why, size_t why_len)
+{
+    char first[256] = "";
+    bool damaged = false;
     tc_lock_all(a);
     for (unsigned i = 0; a->tc && i < TC_MAX; i++)
         for (unsigned cls = 0; cls < TC_NCLASSES; cls++)
-            flush_class(a, &a->tc[i], cls, UINT32_MAX);
+            if (!flush_class(a, &a->tc[i], cls, UINT32_MAX, first, sizeof first) && !damaged) {
+                damaged = true;
+                snprintf(why, why_len, "%s", first); /* the first one found */
+            }
     tc_unlock_all(a);
+    return damaged;
 }
 
 void tc_fini(struct fm_arena *a)
 {
     if (!a->tc)
         return;
+    char why[256];
+    uint64_t swept;
     pthread_mutex_lock(&a->lock);
-    tc_flush_all(a);
+    bool damaged = tc_flush_all(a, why, sizeof why);
+    bool dropped = false;
+    for (unsigned i = 0; i < TC_MAX; i++)
+        dropped |= a->tc[i].dropped;
+    /* The blocks of dropped lists that kept their marker are the only
+     * marked chunks left: free them, as recovery would (T4). */
+    if (dropped)
+        (void)tc_sweep(a, &swept); /* a failure leaves them allocated: a leak, no harm */
     pthread_mutex_unlock(&a->lock);
-    pthread_key_delete(a->tc_key);
-    os_unmap(a->tc, TC_BYTES);
-    a->tc = NULL;
+    if (damaged)
+        fm__report(&a->pub, a->err_fn, a->err_arg, FM_ECORRUPT, why);
+    tc_forget(a);
 }
 
 /*
@@ -345,17 +450,22 @@ static uint64_t refill(struct fm_arena *a, struct tcache *tc, uint64_t nb)
  */
 FM_COLD static void tc_trim(struct fm_arena *a, struct tcache *tc)
 {
+    char why[256];
+    bool damaged = false;
     pthread_mutex_lock(&a->lock);
     for (unsigned cls = 0; cls < TC_NCLASSES; cls++) {
         uint32_t idle = tc->low[cls] - tc->low[cls] / 4;
         if (idle) {
-            flush_class(a, tc, cls, idle);
+            if (!flush_class(a, tc, cls, idle, why, sizeof why))
+                damaged = true;
             tc->boost[cls] = 0;
         }
         tc->low[cls] = tc->counts[cls];
     }
     tc->ops = 0;
     pthread_mutex_unlock(&a->lock);
+    if (damaged)
+        report_corrupt(a, why);
 }
 
 /* ---- fast paths ------------------------------------------------------------------ */
@@ -370,6 +480,16 @@ static inline void leave_counted(struct fm_arena *a, struct tcache *tc)
         tc_trim(a, tc);
 }
 
+/* tc_malloc found its list damaged (its cache is entered): drop the list,
+ * leave, report. */
+FM_COLD static void malloc_found_damage(struct fm_arena *a, struct tcache *tc, unsigned cls)
+{
+    char why[256];
+    drop_list(a, tc, cls, why, sizeof why);
+    tc_leave(tc);
+    report_corrupt(a, why);
+}
+
 void *tc_malloc(struct fm_arena *a, size_t n)
 {
     uint64_t nb = request_to_size(n);
@@ -382,12 +502,16 @@ void *tc_malloc(struct fm_arena *a, size_t n)
     tc_enter(a, tc);
     if (fm_likely(tc->heads[cls] != 0)) {
         uint64_t c = pop(a, tc, cls);
-        log_crashpoint();
-        word_store(a->base, c + CH_PAYLOAD + 8, 0); /* T3: allocated from here on */
-        leave_counted(a, tc);
-        return a->base + c + CH_PAYLOAD;
+        if (fm_likely(c != 0)) {
+            log_crashpoint();
+            word_store(a->base, c + CH_PAYLOAD + 8, 0); /* T3: allocated from here on */
+            leave_counted(a, tc);
+            return a->base + c + CH_PAYLOAD;
+        }
+        malloc_found_damage(a, tc, cls); /* then a refill serves the call */
+    } else {
+        tc_leave(tc);
     }
-    tc_leave(tc);
     uint64_t p = refill(a, tc, nb);
     return p ? a->base + p : NULL;
 }
@@ -415,11 +539,14 @@ bool tc_free(struct fm_arena *a, void *ptr)
     tc_enter(a, tc);
     if (fm_unlikely(tc->counts[cls] >= TC_CAP)) {
         /* Half the class goes back to the heap, under the arena lock. */
+        char why[256];
         tc_leave(tc);
         pthread_mutex_lock(&a->lock);
-        flush_class(a, tc, cls, TC_CAP / 2);
+        bool damaged = !flush_class(a, tc, cls, TC_CAP / 2, why, sizeof why);
         tc->boost[cls] = 0;
         pthread_mutex_unlock(&a->lock);
+        if (damaged)
+            report_corrupt(a, why);
         tc_enter(a, tc);
     }
     log_crashpoint();
@@ -431,22 +558,56 @@ bool tc_free(struct fm_arena *a, void *ptr)
 
 /* ---- checking and recovery ----------------------------------------------------- */
 
-bool tc_holds(struct fm_arena *a, uint64_t c)
+/*
+ * The one walk of a cache list, for every checker (caches stopped, arena
+ * lock held): visit the blocks of class cls in cache i in order, each
+ * validated (T4) before it is visited or its link followed.  Stops at the
+ * first visit that returns non-zero, and returns that.  FM_ECORRUPT, with
+ * why set, for an entry that is not a cached block or a list whose length
+ * is not its count; the list is left as it is (its owner drops it).
+ */
+static int list_walk(struct fm_arena *a, unsigned i, unsigned cls,
+                     int (*visit)(uint64_t c, void *arg), void *arg, char *why, size_t why_len)
+{
+    const struct tcache *tc = &a->tc[i];
+    uint64_t x = tc->heads[cls], top = a->heap.sb->sb_top;
+    for (uint32_t k = 0; k < tc->counts[cls]; k++) {
+        if (!entry_ok(a, x, cls, top)) {
+            snprintf(why, why_len,
+                     "thread cache %u, class %u: entry %u (chunk %llu) is not a cached block", i,
+                     cls, k, (unsigned long long)x);
+            return FM_ECORRUPT;
+        }
+        int r = visit(x, arg);
+        if (r)
+            return r;
+        x = word_load(a->base, x + CH_PAYLOAD);
+    }
+    if (x) {
+        snprintf(why, why_len, "thread cache %u, class %u: list longer than its count", i, cls);
+        return FM_ECORRUPT;
+    }
+    return 0;
+}
+
+static int visit_is(uint64_t c, void *arg)
+{
+    return c == *(const uint64_t *)arg;
+}
+
+int tc_holds(struct fm_arena *a, uint64_t c, bool *held, char *why, size_t why_len)
 {
     unsigned cls = (unsigned)(ch_size(&a->heap, c) >> 4);
-    bool found = false;
+    int r = 0;
+    *held = false;
     if (!a->tc || cls >= TC_NCLASSES)
-        return false;
+        return 0;
     tc_lock_all(a);
-    for (unsigned i = 0; i < TC_MAX && !found; i++) {
-        uint64_t x = a->tc[i].heads[cls];
-        for (uint32_t k = 0; k < a->tc[i].counts[cls] && x && !found; k++) {
-            found = x == c;
-            x = word_load(a->base, x + CH_PAYLOAD);
-        }
-    }
+    for (unsigned i = 0; i < TC_MAX && !r; i++)
+        r = list_walk(a, i, cls, visit_is, &c, why, why_len);
     tc_unlock_all(a);
-    return found;
+    *held = r == 1;
+    return r < 0 ? r : 0;
 }
 
 static int cmp_u64(const void *x, const void *y)
@@ -455,58 +616,61 @@ static int cmp_u64(const void *x, const void *y)
     return a < b ? -1 : a > b;
 }
 
-int tc_collect(struct fm_arena *a, uint64_t **out, size_t *n)
+struct gather {
+    uint64_t *v;
+    size_t n, cap;
+};
+
+static int visit_gather(uint64_t c, void *arg)
 {
-    size_t total = 0, k = 0;
+    struct gather *g = arg;
+    if (g->n == g->cap)
+        return FM_ECORRUPT; /* cannot happen: each list was as long as its count */
+    g->v[g->n++] = c;
+    return 0;
+}
+
+int tc_collect(struct fm_arena *a, uint64_t **out, size_t *n, char *why, size_t why_len)
+{
+    struct gather g = {0};
+    int err = 0;
     *out = NULL;
     *n = 0;
     for (unsigned i = 0; a->tc && i < TC_MAX; i++)
         for (unsigned cls = 0; cls < TC_NCLASSES; cls++)
-            total += a->tc[i].counts[cls];
-    if (!total)
+            g.cap += a->tc[i].counts[cls];
+    if (!g.cap)
         return 0;
-    uint64_t *v = malloc(total * sizeof *v);
-    if (!v)
+    if (!(g.v = malloc(g.cap * sizeof *g.v)))
         return ENOMEM;
-    for (unsigned i = 0; i < TC_MAX; i++)
-        for (unsigned cls = 0; cls < TC_NCLASSES; cls++) {
-            uint64_t c = a->tc[i].heads[cls];
-            for (uint32_t j = 0; j < a->tc[i].counts[cls] && c && k < total; j++) {
-                v[k++] = c;
-                c = word_load(a->base, c + CH_PAYLOAD);
-            }
-        }
-    qsort(v, k, sizeof *v, cmp_u64);
-    *out = v;
-    *n = k;
+    for (unsigned i = 0; i < TC_MAX && !err; i++)
+        for (unsigned cls = 0; cls < TC_NCLASSES && !err; cls++)
+            err = list_walk(a, i, cls, visit_gather, &g, why, why_len);
+    if (err) {
+        free(g.v);
+        return err;
+    }
+    qsort(g.v, g.n, sizeof *g.v, cmp_u64);
+    *out = g.v;
+    *n = g.n;
+    return 0;
+}
+
+static int visit_count(uint64_t c, void *arg)
+{
+    (void)c;
+    ++*(uint64_t *)arg;
     return 0;
 }
 
 int tc_verify(struct fm_arena *a, uint64_t marked, char *msg, size_t msg_len)
 {
     uint64_t listed = 0;
-    struct heap *h = &a->heap;
     for (unsigned i = 0; a->tc && i < TC_MAX; i++)
         for (unsigned cls = 0; cls < TC_NCLASSES; cls++) {
-            uint64_t c = a->tc[i].heads[cls];
-            for (uint32_t k = 0; k < a->tc[i].counts[cls]; k++) {
-                if (!c || c < FMT_HEAP_OFF || c >= h->sb->sb_top || !ch_cinuse(h, c) ||
-                    ch_size(h, c) >> 4 != cls ||
-                    word_load(a->base, c + CH_PAYLOAD + 8) != ch_cache_marker(c, h->salt)) {
-                    snprintf(msg, msg_len,
-                             "thread cache %u, class %u: entry %u (chunk %llu) is not a "
-                             "cached block",
-                             i, cls, k, (unsigned long long)c);
-                    return FM_ECORRUPT;
-                }
-                c = word_load(a->base, c + CH_PAYLOAD);
-            }
-            if (c) {
-                snprintf(msg, msg_len, "thread cache %u, class %u: list longer than its count",
-                         i, cls);
-                return FM_ECORRUPT;
-            }
-            listed += a->tc[i].counts[cls];
+            int err = list_walk(a, i, cls, visit_count, &listed, msg, msg_len);
+            if (err)
+                return err;
         }
     if (listed != marked) {
         snprintf(msg, msg_len, "%llu chunks are marked cached, thread caches list %llu",

@@ -24,6 +24,18 @@
  *      leaves the block allocated or (once recovery frees marked chunks)
  *      free -- the state before or after the call; a block's list link is
  *      written only after the operation that cached it committed
+ *   T4 a list's links and markers lie in freed blocks' first payload words,
+ *      which a program that writes after free overwrites: no entry is used,
+ *      nor its link followed, before it is validated (in the heap, aligned,
+ *      an in-use chunk of the list's class with a good tag and its marker;
+ *      a link read by a pop: in the mapping, or 0 exactly at the list's
+ *      end).  A damaged list is reported as FM_ECORRUPT -- through the
+ *      error handler by its owner, which then drops the whole list; by
+ *      fm_check/fm_stats/fm_walk's return value, which leave it alone.  The
+ *      dropped blocks stay in use (leaked) until fm_close, which sweeps
+ *      the marked chunks of an arena that dropped a list, or the next
+ *      recovery's sweep; a block whose marker was overwritten cannot be
+ *      told from a live one and stays allocated for good.
  * Who touches a cache: its owner's fast paths (no arena lock), its owner
  * under the arena lock (refill, flush, trim), and checkers, always under the
  * arena lock, which stop the fast paths first (tc_lock_all; tcache.c says
@@ -34,6 +46,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "format.h"
@@ -58,14 +71,21 @@ struct tcache {
     uint32_t low[TC_NCLASSES]; /* fewest blocks each class held since the last trim */
     uint8_t boost[TC_NCLASSES]; /* refills since the last flush: each doubles the next */
     uint32_t ops;              /* fast-path operations since the last trim */
+    bool dropped;              /* a damaged list was let go (T4): sweep at close */
 };
 
 
 int tc_init(struct fm_arena *a);
-/* Give every cached block back to the heap (arena lock held). */
-void tc_flush_all(struct fm_arena *a);
-/* Flush every cache into the heap and free them (arena lock not held). */
+/* Give every cached block back to the heap (arena lock held).  True if a
+ * damaged list was dropped (T4; the first one described in why). */
+bool tc_flush_all(struct fm_arena *a, char *why, size_t why_len);
+/* Flush every cache into the heap and free them (arena lock not held);
+ * damage found is reported through the error handler. */
 void tc_fini(struct fm_arena *a);
+/* Free the caches themselves, leaving every block they list as it is:
+ * tc_fini once it has flushed them, and fm_close in a forked child, where
+ * the blocks are the parent's. */
+void tc_forget(struct fm_arena *a);
 /* Fast paths: tc_malloc returns 0 when it cannot serve the request (the
  * caller takes the locked path); tc_free returns false likewise. */
 void *tc_malloc(struct fm_arena *a, size_t n);
@@ -74,10 +94,11 @@ bool tc_free(struct fm_arena *a, void *p);
 void tc_lock_all(struct fm_arena *a);
 void tc_unlock_all(struct fm_arena *a);
 /* The chunks all caches hold, sorted (*out malloc'd; caches locked).
- * 0 or ENOMEM. */
-int tc_collect(struct fm_arena *a, uint64_t **out, size_t *n);
-/* Does some cache list hold chunk c?  (Arena lock held; takes the cache locks.) */
-bool tc_holds(struct fm_arena *a, uint64_t c);
+ * 0, ENOMEM, or FM_ECORRUPT with why set for a damaged list (T4). */
+int tc_collect(struct fm_arena *a, uint64_t **out, size_t *n, char *why, size_t why_len);
+/* Does some cache list hold chunk c (*held)?  0, or FM_ECORRUPT with why
+ * set for a damaged list.  (Arena lock held; takes the cache locks.) */
+int tc_holds(struct fm_arena *a, uint64_t c, bool *held, char *why, size_t why_len);
 /* T2 against the heap walk's count of marked chunks; 0 or FM_ECORRUPT. */
 int tc_verify(struct fm_arena *a, uint64_t marked, char *msg, size_t msg_len);
 /* Recovery: free every marked chunk (the arena is not shared yet). */

@@ -163,7 +163,7 @@ step_tsan() {
     }
     ninja -C build-tsan || { note_failure "tsan: build"; return; }
     local tests
-    mapfile -t tests < <(existing_tests build-tsan heap tcache compat_threads)
+    mapfile -t tests < <(existing_tests build-tsan heap tcache compat_threads misuse)
     if [ ${#tests[@]} -gt 0 ]; then
         mtest tsan -C build-tsan --no-rebuild --timeout-multiplier 5 "${tests[@]}"
     fi

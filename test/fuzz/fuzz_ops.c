@@ -20,6 +20,10 @@
  * POKE writes arbitrary bytes into the first words of a block: user data
  * that the heap must never mistake for its own metadata.
  *
+ * UAF_WRITE frees a thread-cached block and then writes into it, over the
+ * cache list's link or marker: the damage must be reported, never followed
+ * (op_uaf_write says what is checked).
+ *
  * CRASH runs a linked operation in a child that a crash point stops at
  * step k (lib/log.h), then reopens: the heap must be exactly the model
  * before the operation (the child stopped) or after it (it finished).
@@ -30,6 +34,7 @@
  * FUZZ_TRACE=1 prints each operation as it runs.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -37,6 +42,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "arena.h"
 #include "fuzz_ops_format.h"
 #include "fuzz_util.h"
 #include "log.h"
@@ -359,6 +365,94 @@ static void op_bad_free(struct input *in)
     quick_verify("after a bad free");
 }
 
+/* ---- writes after free ------------------------------------------------ */
+
+/* Blocks the list of chunk size nb holds in this thread's cache. */
+static uint32_t cache_count(uint64_t nb)
+{
+    struct fm_arena *a = arena_of(fi);
+    struct tcache *tc = a->tc ? pthread_getspecific(a->tc_key) : NULL;
+    return tc ? tc->counts[nb >> 4] : 0;
+}
+
+/*
+ * Free slot k's block into this thread's cache, then store v into its word
+ * w, as a program that kept the pointer would: over the list's link (word
+ * 0), its marker (1), or user bytes (2, 3).  Every call must return, the
+ * readers (fm_check, fm_stats) with 0 or FM_ECORRUPT; draining the class
+ * must hand out only new blocks inside the heap; damage (a changed link or
+ * marker) must reach the error handler as FM_ECORRUPT, and nothing else
+ * may.  Then the block itself is freed if its lost marker left it looking
+ * live, and a close and reopen (whose sweep frees what a dropped list
+ * held) must leave exactly the model.
+ */
+static void op_uaf_write(struct input *in)
+{
+    int k = in_byte(in) % NSLOTS;
+    unsigned w = in_byte(in) % 4;
+    uint64_t v = 0, was;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)in_byte(in) << (8 * i);
+    struct slot *s = &slots[k];
+    if (in->short_read || !s->used || request_to_size(s->size) > TC_MAX_CHUNK)
+        return;
+    uint8_t *p = ptr_of(k);
+    size_t usable = fm_usable_size(fi, p);
+    if (s->linked)
+        *root_word(k) = 0;
+    fm_free(fi, p);
+    memset(s, 0, sizeof *s);
+    uint64_t nb = usable + CH_OVERHEAD;
+    FUZZ_REQUIRE(cache_count(nb) > 0, "a block of %zu bytes was not cached", usable);
+    if (8 * (w + 1) > usable)
+        return;
+    memcpy(&was, p + 8 * w, 8);
+    memcpy(p + 8 * w, &v, 8);
+    bool damaged = w < 2 && v != was;
+
+    int err = fm_check(fi);
+    FUZZ_REQUIRE(err == 0 || err == FM_ECORRUPT, "fm_check after a write after free: %d", err);
+    FUZZ_REQUIRE(!damaged || err == FM_ECORRUPT, "fm_check missed a damaged cache list");
+    struct fm_stats st;
+    err = fm_stats(fi, &st);
+    FUZZ_REQUIRE(err == 0 || err == FM_ECORRUPT, "fm_stats after a write after free: %d", err);
+    (void)fm_usable_size(fi, p);
+
+    enum { MOST = TC_CAP + 1 };
+    void *taken[MOST];
+    int n = 0;
+    while (n < MOST && cache_count(nb) > 0 && errs.count == 0) {
+        uint8_t *q = fm_malloc(fi, usable);
+        uint64_t off = fm_offset(fi, q);
+        FUZZ_REQUIRE(q && off >= FMT_HEAP_OFF && off % 16 == 0 &&
+                         fm_usable_size(fi, q) >= usable,
+                     "fm_malloc after a write after free returned offset %llu",
+                     (unsigned long long)off);
+        for (int j = 0; j < NSLOTS; j++)
+            FUZZ_REQUIRE(!slots[j].used || slots[j].off != off,
+                         "fm_malloc after a write after free returned slot %d's block", j);
+        memset(q, 0xdd, usable); /* an overlap shows in quick_verify */
+        taken[n++] = q;
+    }
+    FUZZ_REQUIRE(errs.count == 0 || errs.last_err == FM_ECORRUPT,
+                 "a write after free reported as %d: %s", errs.last_err, errs.last_msg);
+    FUZZ_REQUIRE(!damaged || errs.count > 0, "a damaged cache list was not reported");
+    errs.count = 0;
+    bool p_taken = false;
+    for (int i = 0; i < n; i++) {
+        p_taken |= taken[i] == p;
+        fm_free(fi, taken[i]);
+    }
+    if (!p_taken && fm_usable_size(fi, p) != 0)
+        fm_free(fi, p); /* dropped without its marker: it looks like a live block */
+    expect_no_errors("freeing after a write after free");
+    quick_verify("after a write after free");
+    FUZZ_REQUIRE(fm_close(fi) == 0, "fm_close failed");
+    expect_no_errors("fm_close after a write after free");
+    arena_open(0);
+    verify_all("reopen after a write after free");
+}
+
 /* ---- crash points ----------------------------------------------------- */
 
 /*
@@ -538,6 +632,7 @@ static void op_crash(struct input *in)
 static const char *const op_names[OP_COUNT] = {
     "malloc", "calloc", "realloc", "memalign", "free", "malloc_to", "free_from",
     "realloc_to", "reopen", "check", "trim", "bad_free", "crash", "rewrite", "too_big", "poke",
+    "uaf_write",
 };
 
 static void run(struct input *in)
@@ -704,6 +799,9 @@ static void run(struct input *in)
             }
             break;
         }
+        case OP_UAF_WRITE:
+            op_uaf_write(in);
+            break;
         case OP_TOO_BIG: {
             uint8_t how = in_byte(in) % 4;
             errno = 0;

@@ -24,6 +24,8 @@
  *   OP_TOO_BIG     how                an allocation that must fail cleanly
  *   OP_POKE        slot w v0..v7      store the 8 bytes v into word w % 4 of the
  *                                     block (user data the heap must not misread)
+ *   OP_UAF_WRITE   slot w v0..v7      free the block (if thread-cached), then store
+ *                                     v into its word w % 4: a write after free
  *
  * slot is taken modulo NSLOTS.  size2 is two bytes b0 b1: b0 >> 6 picks a
  * class -- 0: b1 % 64, 1: v % 512, 2: 512 + v, 3: v << 3 (v = (b0 & 63) << 8 | b1).
@@ -50,6 +52,7 @@ enum op {
     OP_REWRITE,
     OP_TOO_BIG,
     OP_POKE,
+    OP_UAF_WRITE,
     OP_COUNT
 };
 

@@ -338,6 +338,8 @@ static void make_ops_corpus(void)
     emit(&p, 2, OP_TRIM, 0);
     emit(&p, 2, OP_TOO_BIG, 1);
     emit(&p, 11, OP_POKE, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8);
+    emit(&p, 4, OP_MALLOC, 6, SZ(40));
+    emit(&p, 11, OP_UAF_WRITE, 6, 0, 64, 0, 0, 0, 0, 0, 0, 0);
     emit(&p, 7, OP_CRASH, 0, 6, SZ(300), 5, 0);
     emit(&p, 2, OP_REOPEN, 1);
     emit(&p, 1, OP_CHECK);
@@ -418,6 +420,7 @@ static void make_ops_corpus(void)
     emit(&p, 2, OP_TOO_BIG, 3);
     save(&p, "bad_frees.bin");
 
+
     /* Random programs. */
     for (int r = 0; r < 4; r++) {
         for (int i = 0; i < 500; i++)
@@ -426,6 +429,23 @@ static void make_ops_corpus(void)
         snprintf(name, sizeof name, "random_%d.bin", r);
         save(&p, name);
     }
+
+    /* (After the random programs, whose bytes stay as they were.)
+     * Writes after free over a cached block's link and marker (tcache.h T4):
+     * into the superblock, wild, zero, another block, random bytes. */
+    for (int i = 0; i < 16; i++)
+        emit(&p, 4, OP_MALLOC, i, SZ(16 + 40 * (size_t)(i % 8)));
+    for (int i = 8; i < 16; i++)
+        emit(&p, 2, OP_FREE, i);
+    for (int i = 0; i < 8; i++) {
+        int w = i % 2, v0 = i == 0 ? 64 : i == 3 ? 0x30 : (int)rnd(256);
+        int v1 = i == 3 ? 0x30 : i == 2 ? 0 : (int)rnd(256);
+        int hi = i == 1 ? 0x41 : 0;
+        emit(&p, 11, OP_UAF_WRITE, i, w + 2 * (i == 7), v0, v1, 0, 0, 0, 0, 0, hi);
+        emit(&p, 4, OP_MALLOC, i, SZ(16 + 40 * (size_t)i));
+    }
+    emit(&p, 1, OP_CHECK);
+    save(&p, "use_after_free.bin");
 }
 
 int main(int argc, char **argv)

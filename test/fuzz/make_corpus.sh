@@ -20,6 +20,6 @@ mkdir -p "$here/corpus_open" "$here/corpus_ops"
 # The seeds gen_corpus writes (keep this list in step with gen_corpus.c).
 rm -f "$here"/corpus_open/{fresh,blocks,bins,log}_*.arena "$here"/corpus_open/{fresh,blocks,bins,log}_*.fm \
       "$here"/corpus_open/{empty,zero_4k,header_only,magic_only}.bin \
-      "$here"/corpus_ops/{each_op,small_churn,tree_churn,grow_trim,realloc_chain,memalign,crash_linked,bad_frees}.bin \
+      "$here"/corpus_ops/{each_op,small_churn,tree_churn,grow_trim,realloc_chain,memalign,crash_linked,bad_frees,use_after_free}.bin \
       "$here"/corpus_ops/random_*.bin
 "$build/test/fuzz/gen_corpus" "$here/corpus_open" "$here/corpus_ops"
