@@ -314,6 +314,13 @@ FM_API void *frealloc(void *p, size_t size);
                            || __builtin_types_compatible_p(__typeof__(ptr), void *))]))
 /** The pointer stored in `field`, typed. */
 #define FM_PTR_GET(fi, field) ((__typeof__((field).type_witness_))fm_pointer((fi), (field).off))
+#elif defined(__cplusplus) && __cplusplus >= 201103L
+/* C++: typed through decltype; static_cast refuses an unrelated pointer
+   type as the C check does (NULL and void * still pass). */
+#define FM_PTR_TYPECHECK_(field, ptr)                                              \
+    ((void)sizeof(static_cast<decltype((field).type_witness_)>(ptr)))
+#define FM_PTR_GET(fi, field)                                                      \
+    (static_cast<decltype((field).type_witness_)>(fm_pointer((fi), (field).off)))
 #else
 #define FM_PTR_TYPECHECK_(field, ptr) ((void)0)
 #define FM_PTR_GET(fi, field) (fm_pointer((fi), (field).off))
