@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 BASE_PKGS=(meson ninja-build pkg-config gcc g++ libxxhash-dev python3)
-TEST_PKGS=(valgrind clang libclang-rt-14-dev util-linux)
+TEST_PKGS=(valgrind clang libclang-rt-14-dev util-linux libboost-dev)
 
 install_missing() {
     local missing=()

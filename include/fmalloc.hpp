@@ -37,9 +37,11 @@
  *     app root region and fm_calloc()ed memory start out all null).
  *
  * Conversions: every conversion between a raw pointer and an fm_ptr goes
- * through the current target; a null pointer and a zero offset convert
- * without looking at it.  A pointer outside the target, or an offset past
- * its end, is a bug (asserted unless NDEBUG).  To use several arenas in one
+ * through the current target: the offset is the address minus the target's
+ * base.  A null pointer and a zero offset convert without looking at it.
+ * A pointer outside the target (on the stack, say) converts back to itself
+ * in the same process, but it means nothing in the file: only pointers
+ * into the arena belong in it.  To use several arenas in one
  * thread, switch with fmalloc_set_target(), or use the explicit forms
  * get(fi) / set(fi, p) and the C API.
  *
@@ -51,7 +53,6 @@
 
 #include <fmalloc.h>
 
-#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
@@ -103,24 +104,29 @@ namespace detail {
 template <class U>
 struct dependent_false : std::false_type {};
 
-/* Offset of p in fi; 0 for null.  Asserted: with no current target, or
-   the wrong one, a link would otherwise silently become null. */
+/*
+ * The offset of p from fi's base; 0 for null.  Any address has one (the
+ * difference wraps modulo 2^64), as in the original fmalloc: an fm_ptr to
+ * an object outside the arena -- a container or a string on the stack,
+ * whose links point into itself -- round-trips in this process while the
+ * target stays the same.  Only offsets into the arena mean anything in the
+ * file.  0 stays null: the base is the superblock, never a user object.
+ * Inline and without a library call: containers resolve links constantly.
+ */
 inline fm_off_t offset_in(struct fm_info *fi, const volatile void *p) noexcept
 {
     if (!p)
         return 0;
-    fm_off_t off = fm_offset(fi, const_cast<const void *>(p));
-    assert(off != 0 && "fm_ptr: pointer is not in the current target arena");
-    return off;
+    std::uintptr_t base = fi ? reinterpret_cast<std::uintptr_t>(fi->mem) : 0;
+    return static_cast<fm_off_t>(reinterpret_cast<std::uintptr_t>(p) - base);
 }
 
 inline void *pointer_in(struct fm_info *fi, fm_off_t off) noexcept
 {
     if (!off)
         return nullptr;
-    void *p = fm_pointer(fi, off);
-    assert(p != nullptr && "fm_ptr: offset is not in the current target arena");
-    return p;
+    std::uintptr_t base = fi ? reinterpret_cast<std::uintptr_t>(fi->mem) : 0;
+    return reinterpret_cast<void *>(base + static_cast<std::uintptr_t>(off));
 }
 
 /* sizeof for arithmetic: fm_ptr<void> steps by bytes, as GNU C does. */
@@ -409,5 +415,93 @@ static_assert(sizeof(fm_ptr<int>) == sizeof(fm_off_t), "fm_ptr is one offset");
 static_assert(alignof(fm_ptr<int>) == 1, "fm_ptr is packed, as the original fmalloc's");
 static_assert(std::is_standard_layout<fm_ptr<int> >::value, "fm_ptr is standard-layout");
 static_assert(std::is_trivially_copyable<fm_ptr<int> >::value, "fm_ptr is trivially copyable");
+
+/*
+ * fm::allocator<T> -- allocates from the calling thread's current target
+ * arena, with fm_ptr<T> as its pointer type, so a container's own links
+ * (vector's buffer, a tree's child pointers, a hash table's buckets) are
+ * offsets and the container reads back at whatever address the arena is
+ * mapped next time.
+ *
+ * Stateless: it holds nothing, all instances compare equal, and it follows
+ * fmalloc_target() as fm_ptr does.  A stateful allocator would have to store
+ * its arena inside every container in the file, and a process address
+ * (fm_info *) means nothing in the next run.  So: set the target
+ * (fmalloc_init / fmalloc_set_target) before touching a container, in
+ * every thread that does, and keep the container itself in the arena (a
+ * container on the stack works, and its links into itself, such as a
+ * tree's header node or a string's short buffer, work in this process
+ * but must not be stored in the arena).
+ *
+ * Memory comes from fm_malloc (thread caches first), or fm_memalign for
+ * types aligned beyond 16 bytes; a failure throws std::bad_alloc.
+ */
+namespace fm {
+
+template <class T>
+class allocator {
+public:
+    typedef T value_type;
+    typedef fm_ptr<T> pointer;
+    typedef fm_ptr<const T> const_pointer;
+    typedef fm_ptr<void> void_pointer;
+    typedef fm_ptr<const void> const_void_pointer;
+    typedef typename std::add_lvalue_reference<T>::type reference;
+    typedef typename std::add_lvalue_reference<const T>::type const_reference;
+    typedef std::size_t size_type;
+    typedef std::ptrdiff_t difference_type;
+    typedef std::true_type is_always_equal;
+    typedef std::true_type propagate_on_container_move_assignment;
+    typedef std::true_type propagate_on_container_copy_assignment;
+    typedef std::true_type propagate_on_container_swap;
+    template <class U>
+    struct rebind {
+        typedef allocator<U> other;
+    };
+
+    allocator() noexcept {}
+    template <class U>
+    allocator(const allocator<U> &) noexcept
+    {
+    }
+
+    pointer allocate(size_type n, const_void_pointer = const_void_pointer())
+    {
+        if (n > max_size())
+            throw std::bad_alloc();
+        struct fm_info *fi = fmalloc_target();
+        void *p = alignof(T) > 16 ? fm_memalign(fi, alignof(T), n * sizeof(T))
+                                  : fm_malloc(fi, n * sizeof(T));
+        if (!p)
+            throw std::bad_alloc();
+        return pointer::from_offset(fm_offset(fi, p));
+    }
+    void deallocate(pointer p, size_type) noexcept
+    {
+        if (p)
+            fm_free(fmalloc_target(), static_cast<void *>(p.get()));
+    }
+    size_type max_size() const noexcept
+    {
+        return std::numeric_limits<size_type>::max() / (sizeof(T) ? sizeof(T) : 1);
+    }
+    allocator select_on_container_copy_construction() const noexcept { return *this; }
+
+    friend bool operator==(const allocator &, const allocator &) noexcept { return true; }
+    friend bool operator!=(const allocator &, const allocator &) noexcept { return false; }
+};
+
+template <class T, class U>
+inline bool operator==(const allocator<T> &, const allocator<U> &) noexcept
+{
+    return true;
+}
+template <class T, class U>
+inline bool operator!=(const allocator<T> &, const allocator<U> &) noexcept
+{
+    return false;
+}
+
+} // namespace fm
 
 #endif /* FMALLOC_HPP */
