@@ -53,11 +53,13 @@
 
 #include <fmalloc.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
 #include <limits>
 #include <new>
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
@@ -500,6 +502,105 @@ template <class T, class U>
 inline bool operator!=(const allocator<T> &, const allocator<U> &) noexcept
 {
     return false;
+}
+
+} // namespace fm
+
+/*
+ * Named objects in the current target arena (the C directory, fm_name_*):
+ *
+ *     auto *m = fm::find_or_construct<pmap>("counts");   // first run: constructs
+ *     auto *n = fm::find<pmap>("counts");                // nullptr if unbound
+ *     fm::destroy<pmap>("counts");                       // unbinds, destroys, frees
+ *
+ * Names are untyped: find<T> trusts that the name was made for a T (it only
+ * checks that the block is big enough).  find_or_construct constructs the
+ * object first and binds its name after, so a crash in between leaks the
+ * object (and whatever its constructor allocated) but never leaves a name
+ * bound to a half-made object; destroy unbinds first for the same reason.
+ * Errors other than "not bound" throw fm::error (a bad name: EINVAL; a
+ * damaged directory: FM_ECORRUPT); no memory throws std::bad_alloc.
+ */
+namespace fm {
+
+/** An fmalloc error code (FM_E* or errno) as an exception. */
+class error : public std::runtime_error {
+public:
+    explicit error(int code) : std::runtime_error(fm_strerror(code)), code_(code) {}
+    int code() const noexcept { return code_; }
+
+private:
+    int code_;
+};
+
+namespace detail {
+inline void *bound(struct fm_info *fi, const char *name, std::size_t size)
+{
+    fm_off_t off = 0;
+    int err = fm_name_lookup(fi, name, &off);
+    if (err == ENOENT)
+        return nullptr;
+    if (err)
+        throw fm::error(err);
+    void *p = fm_pointer(fi, off);
+    std::size_t usable = fm_usable_size(fi, p);
+    if (usable && usable < size)
+        throw fm::error(EINVAL); /* named for something smaller than this type */
+    return p;
+}
+} // namespace detail
+
+/** The object bound to `name` in the current target, or nullptr. */
+template <class T>
+T *find(const char *name)
+{
+    return static_cast<T *>(detail::bound(fmalloc_target(), name, sizeof(T)));
+}
+
+/** find<T>(name), else a new T(args...) in the arena, bound to `name`. */
+template <class T, class... Args>
+T *find_or_construct(const char *name, Args &&...args)
+{
+    struct fm_info *fi = fmalloc_target();
+    if (T *found = static_cast<T *>(detail::bound(fi, name, sizeof(T))))
+        return found;
+    void *p = alignof(T) > 16 ? fm_memalign(fi, alignof(T), sizeof(T)) : fm_malloc(fi, sizeof(T));
+    if (!p)
+        throw std::bad_alloc();
+    T *obj;
+    try {
+        obj = new (p) T(std::forward<Args>(args)...);
+    } catch (...) {
+        fm_free(fi, p);
+        throw;
+    }
+    int err = fm_name_bind(fi, name, fm_offset(fi, p));
+    if (err) {
+        obj->~T();
+        fm_free(fi, p);
+        if (err != EEXIST)
+            throw fm::error(err);
+        return find<T>(name); /* another thread bound it first */
+    }
+    return obj;
+}
+
+/** Unbind `name`, destroy its T and free it; false if it was not bound. */
+template <class T>
+bool destroy(const char *name)
+{
+    struct fm_info *fi = fmalloc_target();
+    T *obj = static_cast<T *>(detail::bound(fi, name, sizeof(T)));
+    if (!obj)
+        return false;
+    int err = fm_name_unbind(fi, name);
+    if (err == ENOENT)
+        return false; /* another thread was first */
+    if (err)
+        throw fm::error(err);
+    obj->~T();
+    fm_free(fi, obj);
+    return true;
 }
 
 } // namespace fm

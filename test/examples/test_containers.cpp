@@ -7,7 +7,8 @@
  * Three processes (forked before any arena is open): the first builds every
  * container in a fresh arena and closes it; the second blocks the first's
  * base address so the arena must map elsewhere, reads everything back and
- * changes it; the third reads the changes back and runs fm_check.
+ * changes it; the third reads the changes back, runs fm_check, and
+ * destroys one by name (fm::find_or_construct / find / destroy).
  *
  * libstdc++'s std::list, std::map/set and std::unordered_map keep raw
  * pointers in their nodes whatever the allocator's pointer type: they
@@ -23,6 +24,9 @@
 #include <deque>
 #include <string>
 #include <vector>
+
+#include <cerrno>
+#include <cstdint>
 
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -81,13 +85,14 @@ static void build(struct fm_info *fi)
     r->vec = make<pvector>();
     for (long i = 0; i < VEC_N; i++)
         r->vec->push_back(i * 3);
-    r->map = make<pmap>();
+    r->map = fm::find_or_construct<pmap>("map"); /* named as well */
+    expect_true(r->map->empty());
     for (long i = 0; i < MAP_N; i++) {
         pvector &v = (*r->map)[key("m", i)];
         for (long j = 0; j <= i % 7; j++)
             v.push_back(i + j);
     }
-    r->umap = make<pumap>();
+    r->umap = fm::find_or_construct<pumap>("umap", 64); /* (bucket count) */
     for (long i = 0; i < UMAP_N; i++)
         r->umap->emplace(key("u", i), static_cast<std::size_t>(i));
     r->str = make<pstring>();
@@ -108,6 +113,8 @@ static void verify(struct fm_info *fi, bool modified)
 {
     root *r = static_cast<root *>(fm_root(fi));
     require_true(r->vec && r->map && r->umap && r->str && r->svec && r->sstr && r->sdq);
+    expect_true(fm::find<pmap>("map") == r->map);
+    expect_true(fm::find_or_construct<pumap>("umap") == r->umap);
 
     long n = modified ? VEC_N + 1000 : VEC_N;
     expect_eq(r->vec->size(), n);
@@ -262,6 +269,38 @@ int main()
     in_child([&]() {
         struct fm_info *fi = open_target(path, false);
         verify(fi, true);
+        expect_eq(fm_check(fi), 0);
+
+        /* destroy<T>: unbinds, runs ~T (freeing the map's nodes), frees. */
+        struct fm_stats before, after;
+        expect_eq(fm_trim(fi, SIZE_MAX), 0);
+        expect_eq(fm_stats(fi, &before), 0);
+        expect_true(fm::destroy<pmap>("map"));
+        expect_true(fm::find<pmap>("map") == nullptr);
+        expect_true(!fm::destroy<pmap>("map"));
+        expect_eq(fm_trim(fi, SIZE_MAX), 0);
+        expect_eq(fm_stats(fi, &after), 0);
+        std::printf("destroy<pmap>: %llu blocks freed\n",
+                    (unsigned long long)(before.allocated_count - after.allocated_count));
+        expect_true(before.allocated_count - after.allocated_count > MAP_N);
+        static_cast<root *>(fm_root(fi))->map = nullptr;
+
+        /* A name made for something smaller, and bad names, throw. */
+        expect_true(fm_name_malloc(fi, "small", 8) != NULL);
+        bool threw = false;
+        try {
+            fm::find<pumap>("small");
+        } catch (const fm::error &e) {
+            threw = e.code() == EINVAL;
+        }
+        expect_true(threw);
+        threw = false;
+        try {
+            fm::find_or_construct<pvector>("");
+        } catch (const fm::error &e) {
+            threw = e.code() == EINVAL;
+        }
+        expect_true(threw);
         expect_eq(fm_check(fi), 0);
         expect_eq(fm_close(fi), 0);
         return harness_done();
