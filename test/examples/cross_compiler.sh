@@ -4,14 +4,10 @@
 # under g++ and clang++ with the original fmalloc's flags; each build runs
 # twice on its own file, and each reads and changes the file the other wrote.
 # Skipped (77) when a compiler is missing.
-set -u
 lib=$1
 inc=$2
 src=$3
-dir=$(mktemp -d "${TMPDIR:-/tmp}/fmcc.XXXXXX") || exit 1
-trap 'rm -rf "$dir"' EXIT
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+source "$(dirname "$0")/script_lib.sh"
 
 compilers=(g++ clang++)
 for cxx in "${compilers[@]}"; do
@@ -60,8 +56,4 @@ elif ! grep -q "fmalloc_init" "$dir/err"; then
     fail "no message from fmalloc_init"
 fi
 
-if [ $failures -ne 0 ]; then
-    echo "$failures failures" >&2
-    exit 1
-fi
-echo "cross-compiler checks: ok"
+finish "cross-compiler checks"

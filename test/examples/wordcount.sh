@@ -2,14 +2,10 @@
 # wordcount.sh WORDCOUNT -- counts accumulate across runs (each a new
 # process, so the map is found by name in a file mapped anew); the arena
 # checks clean and fmtool names lists the map when FMTOOL is given.
-set -u
 prog=$1
 fmtool=${2:-}
-dir=$(mktemp -d "${TMPDIR:-/tmp}/fmwc.XXXXXX") || exit 1
-trap 'rm -rf "$dir"' EXIT
+source "$(dirname "$0")/script_lib.sh"
 f=$dir/words.fm
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 
 out=$(printf 'the cat and the hat\n' | "$prog" "$f") || fail "first run exited $?"
 want=$'1 and\n1 cat\n1 hat\n2 the'
@@ -33,8 +29,4 @@ if [ -n "$fmtool" ]; then
     "$fmtool" names "$f" | grep -q ' wordcount$' || fail "fmtool names does not list the map"
 fi
 
-if [ $failures -ne 0 ]; then
-    echo "$failures failures" >&2
-    exit 1
-fi
-echo "wordcount example: ok"
+finish "wordcount example"
