@@ -518,8 +518,9 @@ inline bool operator!=(const allocator<T> &, const allocator<U> &) noexcept
  * object first and binds its name after, so a crash in between leaks the
  * object (and whatever its constructor allocated) but never leaves a name
  * bound to a half-made object; destroy unbinds first for the same reason.
- * Errors other than "not bound" throw fm::error (a bad name: EINVAL; a
- * damaged directory: FM_ECORRUPT); no memory throws std::bad_alloc.
+ * Errors other than "not bound" throw fm::error (a bad name or no target:
+ * EINVAL; a read-only arena: EROFS; a damaged directory: FM_ECORRUPT); no
+ * memory throws std::bad_alloc.
  */
 namespace fm {
 
@@ -565,6 +566,8 @@ T *find_or_construct(const char *name, Args &&...args)
     if (T *found = static_cast<T *>(detail::bound(fi, name, sizeof(T))))
         return found;
     void *p = alignof(T) > 16 ? fm_memalign(fi, alignof(T), sizeof(T)) : fm_malloc(fi, sizeof(T));
+    if (!p && fm_last_error() != ENOMEM)
+        throw fm::error(fm_last_error()); /* EROFS, no target (EINVAL) */
     if (!p)
         throw std::bad_alloc();
     T *obj;

@@ -303,6 +303,23 @@ int main()
         expect_true(threw);
         expect_eq(fm_check(fi), 0);
         expect_eq(fm_close(fi), 0);
+
+        /* Read-only: found by name and read; constructing is EROFS. */
+        struct fm_options ro;
+        std::memset(&ro, 0, sizeof ro);
+        ro.flags = FM_RDONLY;
+        require_eq(fm_open(path, &ro, &fi), 0);
+        fmalloc_set_target(fi);
+        pumap *u = fm::find<pumap>("umap");
+        expect_true(u != nullptr && u->size() == UMAP_N);
+        threw = false;
+        try {
+            fm::find_or_construct<pvector>("new");
+        } catch (const fm::error &e) {
+            threw = e.code() == EROFS;
+        }
+        expect_true(threw);
+        expect_eq(fm_close(fi), 0);
         return harness_done();
     });
     return harness_done();
