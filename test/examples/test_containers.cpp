@@ -212,6 +212,18 @@ static struct fm_info *open_target(const char *path, bool expect_init)
     return fi;
 }
 
+/* Does fn throw fm::error with this code? */
+template <class F>
+static bool throws_code(int code, F fn)
+{
+    try {
+        fn();
+    } catch (const fm::error &e) {
+        return e.code() == code;
+    }
+    return false;
+}
+
 /* Runs fn in a child process; its failures count in the parent. */
 template <class F>
 static void in_child(F fn)
@@ -287,20 +299,8 @@ int main()
 
         /* A name made for something smaller, and bad names, throw. */
         expect_true(fm_name_malloc(fi, "small", 8) != NULL);
-        bool threw = false;
-        try {
-            fm::find<pumap>("small");
-        } catch (const fm::error &e) {
-            threw = e.code() == EINVAL;
-        }
-        expect_true(threw);
-        threw = false;
-        try {
-            fm::find_or_construct<pvector>("");
-        } catch (const fm::error &e) {
-            threw = e.code() == EINVAL;
-        }
-        expect_true(threw);
+        expect_true(throws_code(EINVAL, []() { fm::find<pumap>("small"); }));
+        expect_true(throws_code(EINVAL, []() { fm::find_or_construct<pvector>(""); }));
         expect_eq(fm_check(fi), 0);
         expect_eq(fm_close(fi), 0);
 
@@ -312,13 +312,7 @@ int main()
         fmalloc_set_target(fi);
         pumap *u = fm::find<pumap>("umap");
         expect_true(u != nullptr && u->size() == UMAP_N);
-        threw = false;
-        try {
-            fm::find_or_construct<pvector>("new");
-        } catch (const fm::error &e) {
-            threw = e.code() == EROFS;
-        }
-        expect_true(threw);
+        expect_true(throws_code(EROFS, []() { fm::find_or_construct<pvector>("new"); }));
         expect_eq(fm_close(fi), 0);
         return harness_done();
     });
