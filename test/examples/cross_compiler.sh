@@ -7,7 +7,7 @@
 lib=$1
 inc=$2
 src=$3
-source "$(dirname "$0")/script_lib.sh"
+source "$(dirname "$0")/lib.sh"
 
 compilers=(g++ clang++)
 for cxx in "${compilers[@]}"; do

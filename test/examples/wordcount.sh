@@ -4,7 +4,7 @@
 # checks clean and fmtool names lists the map when FMTOOL is given.
 prog=$1
 fmtool=${2:-}
-source "$(dirname "$0")/script_lib.sh"
+source "$(dirname "$0")/lib.sh"
 f=$dir/words.fm
 
 out=$(printf 'the cat and the hat\n' | "$prog" "$f") || fail "first run exited $?"
