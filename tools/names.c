@@ -93,7 +93,8 @@ int cmd_names(const struct tool_args *a)
     if (!err) {
         for (size_t i = 0; i < l.n; i++)
             l.rows[i].size = fm_usable_size(fi, fm_pointer(fi, l.rows[i].off));
-        qsort(l.rows, l.n, sizeof *l.rows, by_name);
+        if (l.n)
+            qsort(l.rows, l.n, sizeof *l.rows, by_name);
         print_names(a, &l);
     } else {
         rc = tool_fail(a, err, NULL);
