@@ -10,12 +10,13 @@
  *   - fm_open succeeds and fm_check passes, or fm_open refuses the file
  *     with FM_ECORRUPT or FM_ECHECKSUM and leaves it byte for byte as it
  *     was.  Any other outcome (FM_ETRUNCATED, another error, a crash) is a
- *     mismatch -- but for one known gap, counted apart: FM_ETRUNCATED from
- *     a file no shorter than at its last sync, i.e. a growth whose new
- *     size was not durable yet while the header page recording it was
- *     (fm__arena_grow does not sync the new size before the heap records
- *     it).  A shrink that reached the disk too early (a shorter file) is
- *     a mismatch.
+ *     mismatch -- but for one known gap, counted apart: FM_ETRUNCATED where
+ *     the header records no more than the file's size when the power
+ *     failed, i.e. a growth whose new size was not on disk while the
+ *     header page recording it was (fm__arena_grow does not sync the new
+ *     size before the heap records it).  A header recording more than the
+ *     file then had (a shrink that reached the disk before the header
+ *     allowing it) is a mismatch.
  *   - A block linked from a root slot at the last completed sync, still
  *     linked from that slot and allocated in the opened image, never reads
  *     zero where it held data at that sync: no 512-byte sector of it that
@@ -45,6 +46,7 @@
 #include <unistd.h>
 
 #include "fmalloc.h"
+#include "format.h"
 #include "os.h"
 #include "power_image.h"
 #include "power_record.h"
@@ -203,9 +205,20 @@ static const char *check_synced_blocks(struct fm_info *fi, const struct disk *du
 }
 
 /* Open one image; count the outcome; NULL, or the mismatch. */
-static const char *check_image(const char *path, const struct disk *img, const struct disk *durable,
+/* The file size the image's header records (0 if it has no header). */
+static uint64_t header_size(const struct disk *img)
+{
+    uint64_t size = 0;
+    size_t at = offsetof(struct fmt_superblock, sb_file_size);
+    if (img->size >= at + sizeof size)
+        memcpy(&size, img->buf + at, sizeof size);
+    return size;
+}
+
+static const char *check_image(const char *path, const struct disk *img, const struct replay *rp,
                                const struct options *o, struct counts *c, char *why, size_t why_len)
 {
+    const struct disk *durable = &rp->durable;
     write_file(path, img);
     struct fm_info *fi = NULL;
     int err = fm_open(path, &(struct fm_options){0}, &fi);
@@ -214,9 +227,10 @@ static const char *check_image(const char *path, const struct disk *img, const s
         *(err == FM_ECORRUPT ? &c->refused_corrupt : &c->refused_checksum) += 1;
         return file_is(path, img) ? NULL : "refused, but the file was changed";
     }
-    if (err == FM_ETRUNCATED && img->size >= durable->size && !o->strict_growth) {
-        /* Not a shrink that came too early (the file is no shorter than
-         * at the sync): a growth whose new size is not durable yet under a
+    if (err == FM_ETRUNCATED && header_size(img) <= replay_issued_size(rp) && !o->strict_growth) {
+        /* The header claims no more than the file had when the power
+         * failed: not a shrink that reached the disk before the header
+         * allowing it, but a growth whose new size is not on disk under a
          * header page that is (see the top). */
         c->refused_growth++;
         return file_is(path, img) ? NULL : "refused, but the file was changed";
@@ -284,7 +298,7 @@ static void run_scenario(const struct workload *w, const struct options *o, stru
         struct crash_odds odds;
         uint64_t image_rng = rng ^ (uint64_t)k * 0x100000001B3ull;
         image_build(&rp, &image_rng, &img, &odds);
-        const char *bad = check_image(image, &img, &rp.durable, o, c, why, sizeof why);
+        const char *bad = check_image(image, &img, &rp, o, c, why, sizeof why);
         if (bad) {
             c->mismatches++;
             if (c->mismatches - before.mismatches <= 5 || !o->expect_mismatches)
