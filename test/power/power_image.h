@@ -6,7 +6,10 @@
  *   - everything before the file's last completed sync is on disk: an
  *     fdatasync, or an msync (see power_weak_msync), but for pages written
  *     through a mapping: those are on disk once an msync covering them
- *     completed (power_weak_msync: an msync, then an fdatasync);
+ *     completed (power_weak_msync: an msync, then an fdatasync).  An
+ *     fdatasync alone does not count them (Linux would write them back;
+ *     the library always msyncs first, and the model stays on the side
+ *     of fewer promises);
  *   - of every later record (the pending ones), any subset reached the
  *     disk: a page version, a pwrite, a size change (ftruncate, fallocate
  *     or a write past the end), a hole punch -- each independently, so a
