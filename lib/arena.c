@@ -644,7 +644,7 @@ static void punch_queued(struct fm_arena *a)
 
 void fm__arena_punch(struct fm_arena *a, uint64_t off, uint64_t len)
 {
-    if (a->nosync) {
+    if (a->nosync || os_break_ordering) {
         punch_now(a, off, len);
         return;
     }
@@ -662,7 +662,7 @@ int fm__arena_shrink(struct fm_arena *a, uint64_t new_size)
     /* The heap that no longer needs the tail reaches the disk before the
      * smaller size does (else a power cut leaves a header that says the
      * file is longer than it is: FM_ETRUNCATED). */
-    int err = a->nosync ? 0 : fm__arena_sync(a);
+    int err = a->nosync || os_break_ordering ? 0 : fm__arena_sync(a);
     if (!err)
         err = os_truncate(a->fd, new_size);
     if (err)

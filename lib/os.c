@@ -67,8 +67,28 @@ static int fault_take(enum os_fault_op op)
         fault[op].err = 0;
     return err;
 }
+
+/* ---- tracing (tests only) ---------------------------------------------- */
+
+static void (*os_trace_fn)(const struct os_trace_event *, void *);
+static void *os_trace_ctx;
+bool os_break_ordering;
+
+void os_trace_set(void (*fn)(const struct os_trace_event *ev, void *ctx), void *ctx)
+{
+    os_trace_fn = fn;
+    os_trace_ctx = ctx;
+}
+
+/* One event; the fields a kind of event does not use stay zero. */
+#define TRACE(...)                                                         \
+    do {                                                                   \
+        if (os_trace_fn)                                                   \
+            os_trace_fn(&(struct os_trace_event){__VA_ARGS__}, os_trace_ctx); \
+    } while (0)
 #else
 #define fault_take(op) ((void)(op), 0)
+#define TRACE(...) ((void)0)
 #endif
 
 /* ---- files ------------------------------------------------------------- */
@@ -86,17 +106,24 @@ int os_open(const char *path, bool rdonly, bool create_excl, mode_t mode, int *f
     if (fl >= 0)
         (void)fcntl(f, F_SETFL, fl & ~O_NONBLOCK);
     *fd = f;
+    TRACE(.op = OS_TRACE_OPEN, .fd = f, .path = path);
     return 0;
 }
 
 int os_close(int fd)
 {
-    return close(fd) == 0 ? 0 : errno;
+    if (close(fd) != 0)
+        return errno;
+    TRACE(.op = OS_TRACE_CLOSE, .fd = fd);
+    return 0;
 }
 
 int os_unlink(const char *path)
 {
-    return unlink(path) == 0 ? 0 : errno;
+    if (unlink(path) != 0)
+        return errno;
+    TRACE(.op = OS_TRACE_UNLINK, .path = path);
+    return 0;
 }
 
 int os_file_size(int fd, uint64_t *size)
@@ -152,6 +179,10 @@ int os_pread(int fd, void *buf, size_t len, uint64_t off)
 int os_pwrite(int fd, const void *buf, size_t len, uint64_t off)
 {
     const char *p = buf;
+#if FM_TEST_HOOKS
+    const size_t traced_len = len;
+    const uint64_t traced_off = off;
+#endif
     while (len > 0) {
         ssize_t n = pwrite(fd, p, len, (off_t)off);
         if (n < 0 && errno == EINTR)
@@ -162,6 +193,7 @@ int os_pwrite(int fd, const void *buf, size_t len, uint64_t off)
         len -= (size_t)n;
         off += (uint64_t)n;
     }
+    TRACE(.op = OS_TRACE_PWRITE, .fd = fd, .off = traced_off, .len = traced_len, .data = buf);
     return 0;
 }
 
@@ -174,7 +206,10 @@ int os_truncate(int fd, uint64_t size)
     do
         r = ftruncate(fd, (off_t)size);
     while (r != 0 && errno == EINTR);
-    return r == 0 ? 0 : errno;
+    if (r != 0)
+        return errno;
+    TRACE(.op = OS_TRACE_TRUNCATE, .fd = fd, .off = size);
+    return 0;
 }
 
 int os_allocate(int fd, uint64_t off, uint64_t len)
@@ -187,15 +222,18 @@ int os_allocate(int fd, uint64_t off, uint64_t len)
     do
         r = fallocate(fd, 0, (off_t)off, (off_t)len);
     while (r != 0 && errno == EINTR);
-    if (r == 0)
-        return 0;
-    if (errno != EOPNOTSUPP)
+    if (r != 0 && errno != EOPNOTSUPP)
         return errno;
-    /* tmpfs and friends without fallocate: fall through */
-#endif
+    /* r != 0: tmpfs and friends without fallocate: fall through */
+    err = r == 0 ? 0 : posix_fallocate(fd, (off_t)off, (off_t)len);
+#else
     err = posix_fallocate(fd, (off_t)off, (off_t)len);
+#endif
     /* A file system that cannot preallocate at all: accept the risk. */
-    return err == EOPNOTSUPP || err == EINVAL ? 0 : err;
+    if (err && err != EOPNOTSUPP && err != EINVAL)
+        return err;
+    TRACE(.op = OS_TRACE_ALLOCATE, .fd = fd, .off = off, .len = len);
+    return 0;
 }
 
 int os_punch_hole(int fd, uint64_t off, uint64_t len)
@@ -203,6 +241,7 @@ int os_punch_hole(int fd, uint64_t off, uint64_t len)
 #if FM_HAVE_PUNCH_HOLE && FM_HAVE_FALLOCATE
     if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) != 0)
         return errno;
+    TRACE(.op = OS_TRACE_PUNCH, .fd = fd, .off = off, .len = len);
     return 0;
 #else
     (void)fd, (void)off, (void)len;
@@ -276,7 +315,10 @@ int os_fdatasync(int fd)
     int err = fault_take(OS_FAULT_FSYNC);
     if (err)
         return err;
-    return fdatasync(fd) == 0 ? 0 : errno;
+    if (fdatasync(fd) != 0)
+        return errno;
+    TRACE(.op = OS_TRACE_FDATASYNC, .fd = fd);
+    return 0;
 }
 
 /* ---- mappings ---------------------------------------------------------- */
@@ -299,11 +341,16 @@ int os_map_file(void *addr, uint64_t len, int fd, uint64_t off, bool rdonly, boo
     int prot = rdonly ? PROT_READ : PROT_READ | PROT_WRITE;
     int flags = (priv ? MAP_PRIVATE : MAP_SHARED) | MAP_FIXED;
     void *p = mmap(addr, (size_t)len, prot, flags, fd, (off_t)off);
-    return p == MAP_FAILED ? errno : 0;
+    if (p == MAP_FAILED)
+        return errno;
+    TRACE(.op = OS_TRACE_MAP, .addr = addr, .len = len, .fd = fd, .off = off, .priv = priv,
+          .rdonly = rdonly);
+    return 0;
 }
 
 int os_protect_read(void *addr, uint64_t len)
 {
+    /* The mapping stays what it was (shared or private): nothing to trace. */
     return mprotect(addr, (size_t)len, PROT_READ) == 0 ? 0 : errno;
 }
 
@@ -313,11 +360,13 @@ int os_map_private(int fd, uint64_t len, void **out)
     if (p == MAP_FAILED)
         return errno;
     *out = p;
+    TRACE(.op = OS_TRACE_MAP, .addr = p, .len = len, .fd = fd, .priv = true);
     return 0;
 }
 
 int os_unmap_to_reserve(void *addr, uint64_t len)
 {
+    TRACE(.op = OS_TRACE_UNMAP, .addr = addr, .len = len);
     void *p = mmap(addr, (size_t)len, PROT_NONE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
     return p == MAP_FAILED ? errno : 0;
@@ -334,6 +383,7 @@ int os_alloc_zeroed(size_t len, void **out)
 
 int os_unmap(void *addr, uint64_t len)
 {
+    TRACE(.op = OS_TRACE_UNMAP, .addr = addr, .len = len);
     return munmap(addr, (size_t)len) == 0 ? 0 : errno;
 }
 
@@ -342,7 +392,10 @@ int os_msync(void *addr, uint64_t len)
     int err = fault_take(OS_FAULT_MSYNC);
     if (err)
         return err;
-    return msync(addr, (size_t)len, MS_SYNC) == 0 ? 0 : errno;
+    if (msync(addr, (size_t)len, MS_SYNC) != 0)
+        return errno;
+    TRACE(.op = OS_TRACE_MSYNC, .addr = addr, .len = len);
+    return 0;
 }
 
 /* ---- odds and ends ----------------------------------------------------- */

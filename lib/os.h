@@ -28,6 +28,42 @@ enum os_fault_op {
 void os_fault_set(enum os_fault_op op, int err, int skip);
 /* The same, failing `times` calls in a row. */
 void os_fault_set_times(enum os_fault_op op, int err, int skip, int times);
+
+/* Test hook: the power-loss simulator (test/power) sees every call that
+ * changes or syncs a file, and every file mapping, as an event.  The hook
+ * runs after the call succeeded (failed calls are not traced), except for
+ * OS_TRACE_UNMAP, which runs just before the mapping goes away so that the
+ * simulator can still read its pages.  fn NULL turns tracing off. */
+enum os_trace_op {
+    OS_TRACE_OPEN,      /* fd, path */
+    OS_TRACE_CLOSE,     /* fd */
+    OS_TRACE_UNLINK,    /* path */
+    OS_TRACE_PWRITE,    /* fd, off, len, data */
+    OS_TRACE_TRUNCATE,  /* fd, off = the new size */
+    OS_TRACE_ALLOCATE,  /* fd, off, len (extends the size like a write) */
+    OS_TRACE_PUNCH,     /* fd, off, len */
+    OS_TRACE_FDATASYNC, /* fd */
+    OS_TRACE_MSYNC,     /* addr, len */
+    OS_TRACE_MAP,       /* addr, len, fd, off, priv, rdonly */
+    OS_TRACE_UNMAP      /* addr, len (any mapping, file or not) */
+};
+struct os_trace_event {
+    enum os_trace_op op;
+    int fd;
+    const char *path;
+    uint64_t off, len;
+    const void *data;
+    void *addr;
+    bool priv, rdonly;
+};
+void os_trace_set(void (*fn)(const struct os_trace_event *ev, void *ctx), void *ctx);
+
+/* Test switch for proving the power-loss simulator can fail: when set,
+ * the arena punches a freed chunk at once and truncates before syncing --
+ * the orderings lib/arena.c exists to prevent. */
+extern bool os_break_ordering;
+#else
+#define os_break_ordering false
 #endif
 
 /* Open `path`; O_CREAT|O_EXCL when `create_excl`.  Sets *fd. */

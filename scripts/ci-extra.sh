@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# ci-extra.sh -- the sanitizer, Valgrind, ThreadSanitizer and fuzzing legs of CI.
+# ci-extra.sh -- the sanitizer, Valgrind, ThreadSanitizer, fuzzing and
+# long power-loss legs of CI.
 #
-#   scripts/ci-extra.sh            all four steps
+#   scripts/ci-extra.sh            all five steps
 #   CI_EXTRA_STEPS="asan fuzz" scripts/ci-extra.sh
 #
 # Each step builds in its own directory at the repository root:
@@ -15,6 +16,8 @@
 #                         finding-*, which the replay covers); a crash, leak, timeout or
 #                         sanitizer report fails the step and keeps the input in
 #                         build-fuzz/fuzz-artifacts/
+#   power     build       the power-loss simulator (suite 'power') with
+#                         FM_POWER_IMAGES images per scenario (CI: 2,000)
 #
 # Needs meson, ninja, gcc, clang with its libFuzzer/sanitizer runtimes
 # (Debian: clang libclang-rt-14-dev), valgrind and libxxhash-dev.
@@ -24,7 +27,9 @@
 #   FUZZ_PARALLEL     1 (default): the fuzzers run side by side, one per core
 #   TSAN_STRESS_OPS   --ops for mem_stress_threads under TSan (default 300000;
 #                     the test's own default, 1000000, takes ~80 s there)
-#   CI_EXTRA_STEPS    which steps to run (default "asan valgrind tsan fuzz")
+#   FM_POWER_IMAGES   crash images per scenario in the power step (default
+#                     20000: 100,000 in all, ~6 minutes on 2 cores)
+#   CI_EXTRA_STEPS    which steps to run (default "asan valgrind tsan fuzz power")
 #
 # Every step prints a header and its time.  The last line is
 # "N passed, N failed, N skipped": the meson tests of all steps (the fuzzing
@@ -38,7 +43,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_PARALLEL=${FUZZ_PARALLEL:-1}
 TSAN_STRESS_OPS=${TSAN_STRESS_OPS:-300000}
-CI_EXTRA_STEPS=${CI_EXTRA_STEPS:-asan valgrind tsan fuzz}
+FM_POWER_IMAGES=${FM_POWER_IMAGES:-20000}
+CI_EXTRA_STEPS=${CI_EXTRA_STEPS:-asan valgrind tsan fuzz power}
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=1:detect_leaks=1:print_summary=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:print_summary=1}
@@ -255,6 +261,16 @@ step_fuzz() {
     rm -rf "$root"
 }
 
+# ---- (e) the power-loss simulator, long ----------------------------------------
+step_power() {
+    header "[power] power-loss images (build): $FM_POWER_IMAGES per scenario"
+    setup build || { note_failure "power: meson setup"; return; }
+    ninja -C build || { note_failure "power: build"; return; }
+    # The test's timeout (300 s) is for CI's 2,000 per scenario.
+    FM_POWER_IMAGES=$FM_POWER_IMAGES mtest power -C build --no-rebuild --suite power \
+        --timeout-multiplier $(((FM_POWER_IMAGES + 1999) / 2000))
+}
+
 # ---- main -------------------------------------------------------------------
 for step in $CI_EXTRA_STEPS; do
     start=$SECONDS
@@ -263,6 +279,7 @@ for step in $CI_EXTRA_STEPS; do
     valgrind) step_valgrind ;;
     tsan) step_tsan ;;
     fuzz) step_fuzz ;;
+    power) step_power ;;
     *)
         note_failure "unknown step '$step'"
         continue

@@ -11,8 +11,9 @@ For each LIB (an archive, a shared library or an object):
     fm__), fmalloc*, ffree, fcalloc, frealloc.  (Sanitizer builds add no
     globals of their own: the hidden ones they make are localized with ours.)
   * no symbol at all, local ones included, may belong to a test hook (the
-    crash points, the fault injection, the caches' spin-lock switch): they
-    are compiled only with FM_TEST_HOOKS, into the tests' library.
+    crash points, the fault injection, the caches' spin-lock switch, the
+    power-loss trace and its ordering switch): they are compiled only
+    with FM_TEST_HOOKS, into the tests' library.
 
 --expect-violations inverts the verdict: run on the tests' internal
 archive, which leaks internals and has the hooks by design, it proves that
@@ -24,7 +25,7 @@ import sys
 
 API = re.compile(r"^(fm_[a-z0-9]\w*|fmalloc\w*|ffree|fcalloc|frealloc)$")
 HOOK = re.compile(r"^(fm__cp_\w+|cp_target|cp_steps|os_fault_\w+|fault|fault_take"
-                  r"|fm__tc_no_barrier)$")
+                  r"|fm__tc_no_barrier|os_trace_\w+|os_break_ordering)$")
 
 
 def symbols(nm, lib, extern_only):
