@@ -441,7 +441,9 @@ static int open_arena(struct fm_arena *a, const char *path, const struct fm_opti
     a->heap.sb = (struct fmt_superblock *)(void *)a->base;
     a->heap.grow = fm__arena_grow;
     a->heap.fill = fm__arena_fill;
-    a->heap.grow_ctx = a;
+    a->heap.punch = fm__arena_punch;
+    a->heap.report = fm__arena_report;
+    a->heap.ctx = a;
     a->heap.mapped_size = map_size;
     a->heap.salt = fmt_salt(a->base);
     if (dirty && (err = recover(a, map_size, private_view)))
@@ -642,8 +644,9 @@ static void punch_queued(struct fm_arena *a)
     a->npunch = 0;
 }
 
-void fm__arena_punch(struct fm_arena *a, uint64_t off, uint64_t len)
+void fm__arena_punch(void *arena, uint64_t off, uint64_t len)
 {
+    struct fm_arena *a = arena;
     if (a->nosync) {
         punch_now(a, off, len);
         return;
@@ -652,6 +655,16 @@ void fm__arena_punch(struct fm_arena *a, uint64_t off, uint64_t len)
         (void)fm__arena_sync(a); /* punches the queue if the sync succeeds */
     if (a->npunch < FM_PUNCH_QUEUE)
         a->punch_q[a->npunch++] = (struct fm_punch){off, len};
+}
+
+void fm__arena_report(void *arena, int err, const char *msg)
+{
+    struct fm_arena *a = arena;
+    pthread_mutex_lock(&a->lock);
+    fm_error_handler fn = a->err_fn;
+    void *arg = a->err_arg;
+    pthread_mutex_unlock(&a->lock);
+    fm__report(&a->pub, fn, arg, err, msg);
 }
 
 int fm__arena_shrink(struct fm_arena *a, uint64_t new_size)

@@ -48,13 +48,17 @@ struct heap {
     int (*grow)(void *ctx, uint64_t min_size, uint64_t *new_size);
     /* Give [off, off+len) real blocks again (after hole punching).  0 or errno. */
     int (*fill)(void *ctx, uint64_t off, uint64_t len);
-    void *grow_ctx;
+    /* Punch the whole pages inside free chunk [off, off+len), whose free
+     * has committed (op.c calls it; the arena defers it to the next sync). */
+    void (*punch)(void *ctx, uint64_t off, uint64_t len);
+    /* Tell the arena's error handler (no lock held). */
+    void (*report)(void *ctx, int err, const char *msg);
+    void *ctx;                 /* the arena, for the four calls above */
     _Atomic uint64_t mapped_size; /* bytes of the file mapped (>= file_size); read unlocked */
     uint64_t salt;             /* chunk head tags (format.h) */
     /* Written by every locked operation: kept off the line above, which the
      * thread caches' fast paths read on every call. */
     _Alignas(64) uint64_t fresh; /* every byte of the file at or above is still zero */
-    uint64_t zero_from;        /* set by each allocation: its payload is zero from here */
     uint64_t punch_off, punch_len; /* free chunk to punch once the operation commits */
     int err;                   /* why the last failed operation failed */
     char msg[256];             /* and in words, for corruption/invalid pointers */
@@ -75,17 +79,19 @@ static inline uint64_t hw(const struct heap *h, uint64_t off)
 {
     return word_load(h->base, off);
 }
+/* Record why the operation fails: the first error (and heap_failf's
+ * message) is kept, later ones are consequences of it.  The one way the
+ * heap and its callers set h->err. */
+void heap_fail(struct heap *h, int err);
+FM_PRINTF(3, 4) void heap_failf(struct heap *h, int err, const char *fmt, ...);
 static inline void hset(struct heap *h, uint64_t off, uint64_t v)
 {
     /* Last line of defence against a damaged heap: never store outside the
      * state part and the mapped file (the checks before it should catch
      * every such case with a better message). */
     if (fm_unlikely(off < FMT_STATE_CHECKED_OFF || off > h->mapped_size - 8)) {
-        if (!h->err) {
-            h->err = FM_ECORRUPT;
-            snprintf(h->msg, sizeof h->msg, "refused a store at offset %llu, outside the heap",
-                     (unsigned long long)off);
-        }
+        heap_failf(h, FM_ECORRUPT, "refused a store at offset %llu, outside the heap",
+                  (unsigned long long)off);
         return;
     }
     log_set(h->base, off, v);
@@ -128,6 +134,9 @@ uint64_t tree_best_fit(struct heap *h, uint64_t nb);
 /* Operations: return a payload offset (0 on failure, reason in h->err).
  * None commits: the caller commits or rolls back the log. */
 uint64_t heap_malloc(struct heap *h, size_t n);
+/* heap_malloc that also says from where on the payload is already zero
+ * (fresh from the file's growth): calloc clears only below *zero_from. */
+uint64_t heap_malloc_fresh(struct heap *h, size_t n, uint64_t *zero_from);
 uint64_t heap_memalign(struct heap *h, size_t alignment, size_t n);
 /* A chunk of exactly small size nb (or 16 more) from a small bin, 0 if
  * those bins are empty: carves nothing new (thread-cache refills). */
@@ -140,7 +149,7 @@ unsigned heap_extend_run(struct heap *h, uint64_t x, uint64_t nb, unsigned kmax)
 uint64_t heap_realloc(struct heap *h, uint64_t p, size_t n);
 /* Zero a block heap_malloc just returned, inside the same operation (its
  * old free-chunk words are logged first, so a rollback restores them). */
-void heap_zero_block(struct heap *h, uint64_t p);
+void heap_zero_block(struct heap *h, uint64_t p, uint64_t zero_from);
 /* Free a payload that heap_validate_block() accepted. */
 void heap_free(struct heap *h, uint64_t p);
 /* Is p the payload of a live block?  0, or FM_EBADPTR with h->msg set. */
