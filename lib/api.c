@@ -133,7 +133,7 @@ static int block_of(struct fm_arena *a, const void *p, uint64_t *off)
     uint64_t c = *off - CH_PAYLOAD;
     bool held = false;
     if (a->tc && ch_size(h, c) <= CH_CACHE_MAX &&
-        hw(h, c + CH_MARKER_OFF) == ch_cache_marker(c, h->salt) &&
+        ch_marked(h->base, c, h->salt) &&
         (err = tc_holds(a, c, &held, h->msg, sizeof h->msg)) != 0) {
         heap_fail(h, err);
         return err;
@@ -523,22 +523,21 @@ int fm_walk(struct fm_info *fi, int (*fn)(void *p, size_t size, void *arg), void
         pthread_mutex_unlock(&a->lock);
         return ret;
     }
-    uint64_t top = h->sb->sb_top, c = FMT_HEAP_OFF;
-    while (c < top && !ret) {
-        uint64_t size = ch_size(h, c);
-        if (top - c < CH_MIN || size < CH_MIN || size % CH_ALIGN || size > top - c) {
+    struct chunk_iter it;
+    chunk_iter_init(&it, h->base, h->sb->sb_top);
+    for (enum chunk_step step; !ret && (step = chunk_next(&it)) != CHUNK_END;) {
+        if (step == CHUNK_BAD) {
             snprintf(a->check_msg, sizeof a->check_msg, "chunk at %llu has impossible size",
-                     (unsigned long long)c);
+                     (unsigned long long)it.c);
             ret = FM_ECORRUPT;
             break;
         }
         /* the cached chunks come in address order, like the walk */
-        while (next_cached < ncached && cached[next_cached] < c)
+        while (next_cached < ncached && cached[next_cached] < it.c)
             next_cached++;
-        bool is_cached = next_cached < ncached && cached[next_cached] == c;
-        if (ch_cinuse(h, c) && !is_cached)
-            ret = fn(a->base + c + CH_PAYLOAD, (size_t)(size - CH_OVERHEAD), arg);
-        c += size;
+        bool is_cached = next_cached < ncached && cached[next_cached] == it.c;
+        if ((it.head & CH_CINUSE) && !is_cached)
+            ret = fn(a->base + it.c + CH_PAYLOAD, (size_t)(it.size - CH_OVERHEAD), arg);
     }
     free(cached);
     tc_unlock_all(a);

@@ -33,14 +33,6 @@ static uint64_t round_up(uint64_t x, uint64_t to)
     return (x + to - 1) / to * to;
 }
 
-static bool all_zero(const unsigned char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i])
-            return false;
-    return true;
-}
-
 /* ---- creation -------------------------------------------------------------- */
 
 /*
@@ -363,12 +355,12 @@ static int validate_header(int fd, uint64_t real_size, uint64_t page, unsigned c
         return err;
     /* Only a file that is zero throughout is laid out anew: a disk image
      * with a zero boot sector is somebody's data. */
-    *needs_init = all_zero(hdr, n);
+    *needs_init = fmt_all_zero(hdr, n);
     if (*needs_init && real_size > n && (err = os_is_zero(fd, n, real_size, needs_init)))
         return err;
     if (*needs_init)
         return 0;
-    if (n == FMT_HEADER_SIZE && all_zero(hdr, FMT_MAGIC_LEN)) {
+    if (n == FMT_HEADER_SIZE && fmt_all_zero(hdr, FMT_MAGIC_LEN)) {
         /* Creation writes the magic last: a header that is whole and
          * checksums with the magic in place is a creation a crash cut
          * short, and FM_CREATE may lay it out again. */
@@ -380,11 +372,7 @@ static int validate_header(int fd, uint64_t real_size, uint64_t page, unsigned c
             return 0;
         }
     }
-    if (n < FMT_HEADER_SIZE)
-        return memcmp(hdr, FMT_MAGIC, n < FMT_MAGIC_LEN ? n : FMT_MAGIC_LEN) == 0
-                   ? FM_ETRUNCATED
-                   : FM_EBADMAGIC;
-    err = fmt_check_identity(hdr, page);
+    err = fmt_classify_header(hdr, n, page);
     if (err == FM_EVERSION) {
         uint32_t v;
         memcpy(&v, hdr + offsetof(struct fmt_superblock, sb_version), sizeof v);

@@ -344,7 +344,7 @@ static uint64_t alloc_large(struct heap *h, uint64_t nb)
  * cached block that was freed and merged): clear it, logged (T1). */
 static void unmark(struct heap *h, uint64_t c)
 {
-    if (hw(h, c + CH_MARKER_OFF) == ch_cache_marker(c, h->salt))
+    if (ch_marked(h->base, c, h->salt))
         hset(h, c + CH_MARKER_OFF, 0);
 }
 

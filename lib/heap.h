@@ -107,6 +107,50 @@ static inline bool ch_cinuse(const struct heap *h, uint64_t c) { return ch_head(
 static inline bool ch_pinuse(const struct heap *h, uint64_t c) { return ch_head(h, c) & CH_PINUSE; }
 static inline uint64_t ch_punched(const struct heap *h, uint64_t c) { return ch_head(h, c) & CH_PUNCHED; }
 
+/* Does chunk c hold its thread-cache marker (T1, tcache.h)?  The one test
+ * of the marker; whether a cache really lists c is tc_holds's question. */
+static inline bool ch_marked(const char *base, uint64_t c, uint64_t salt)
+{
+    return word_load(base, c + CH_MARKER_OFF) == ch_cache_marker(c, salt);
+}
+
+/*
+ * The one walk of the chunks below the top, for every reader of a heap
+ * that may be damaged (the checker, fm_walk, the sweep of marked chunks,
+ * fmtool, the tests): chunk_next steps to the next chunk and says
+ *   CHUNK_NEXT  it->c is a chunk, it->head its head, it->size its size
+ *               (>= CH_MIN, aligned, not past the top);
+ *   CHUNK_END   the chunks end exactly at the top;
+ *   CHUNK_BAD   it->c cannot be a chunk (it overlaps the top, or its size
+ *               is impossible): corruption; the walk stops.
+ * Bounded: every step advances at least CH_MIN bytes.  Reads only.
+ */
+enum chunk_step { CHUNK_END, CHUNK_NEXT, CHUNK_BAD };
+struct chunk_iter {
+    const char *base;
+    uint64_t top, next;
+    uint64_t c, head, size;
+};
+static inline void chunk_iter_init(struct chunk_iter *it, const char *base, uint64_t top)
+{
+    *it = (struct chunk_iter){.base = base, .top = top, .next = FMT_HEAP_OFF};
+}
+static inline enum chunk_step chunk_next(struct chunk_iter *it)
+{
+    uint64_t c = it->next;
+    if (c >= it->top)
+        return CHUNK_END;
+    it->c = c;
+    it->head = it->size = 0;
+    if (it->top - c < CH_MIN)
+        return CHUNK_BAD;
+    it->head = word_load(it->base, c + F_HEAD);
+    it->size = it->head & CH_SIZE_MASK;
+    if (it->size < CH_MIN || it->size % CH_ALIGN || it->size > it->top - c)
+        return CHUNK_BAD;
+    it->next = c + it->size;
+    return CHUNK_NEXT;
+}
 static inline unsigned small_index(uint64_t size) { return (unsigned)(size >> 4); }
 static inline bool is_small(uint64_t size) { return size < CH_TREE_MIN; }
 unsigned tree_index(uint64_t size);

@@ -199,7 +199,7 @@ static FM_INLINE bool entry_ok(const struct fm_arena *a, uint64_t x, unsigned cl
         return false;
     uint64_t head = word_load(a->base, x + F_HEAD);
     return (head & (CH_SIZE_MASK | CH_CINUSE)) == (nb | CH_CINUSE) && ch_head_ok(x, head, salt) &&
-           word_load(a->base, x + CH_MARKER_OFF) == ch_cache_marker(x, salt);
+           ch_marked(a->base, x, salt);
 }
 
 /* Can `next`, read from the link word of a list's first block while the
@@ -487,7 +487,7 @@ void *tc_malloc(struct fm_arena *a, size_t n)
         uint64_t c = pop(a, tc, cls);
         if (fm_likely(c != 0)) {
             log_crashpoint();
-            word_store(a->base, c + CH_PAYLOAD + 8, 0); /* T3: allocated from here on */
+            word_store(a->base, c + CH_MARKER_OFF, 0); /* T3: allocated from here on */
             leave_counted(a, tc);
             return a->base + c + CH_PAYLOAD;
         }
@@ -513,7 +513,7 @@ bool tc_free(struct fm_arena *a, void *ptr)
      * operation, and reading it here would bounce it between cores.) */
     if (size > TC_MAX_CHUNK || size < CH_MIN || !(head & CH_CINUSE) ||
         c + size + CH_PAYLOAD > h->mapped_size || !ch_head_ok(c, head, h->salt) ||
-        word_load(a->base, p + 8) == ch_cache_marker(c, h->salt))
+        ch_marked(a->base, c, h->salt))
         return false;
     struct tcache *tc = tc_get(a);
     if (!tc)
@@ -533,7 +533,7 @@ bool tc_free(struct fm_arena *a, void *ptr)
         tc_enter(a, tc);
     }
     log_crashpoint();
-    word_store(a->base, p + 8, ch_cache_marker(c, h->salt)); /* T3: free from here on */
+    word_store(a->base, c + CH_MARKER_OFF, ch_cache_marker(c, h->salt)); /* T3: free from here on */
     push(a, tc, c, cls);
     leave_counted(a, tc);
     return true;
@@ -671,14 +671,15 @@ int tc_sweep(struct fm_arena *a, uint64_t *swept)
     int err = 0;
     *swept = 0;
     /* First find them all (freeing merges chunks under the walk), ... */
-    for (uint64_t c = FMT_HEAP_OFF, size; c < h->sb->sb_top; c += size) {
-        size = ch_size(h, c);
-        if (size < CH_MIN || size > h->sb->sb_top - c) {
+    struct chunk_iter it;
+    chunk_iter_init(&it, h->base, h->sb->sb_top);
+    for (enum chunk_step step; (step = chunk_next(&it)) != CHUNK_END;) {
+        uint64_t c = it.c;
+        if (step == CHUNK_BAD) {
             err = FM_ECORRUPT; /* recovery checked the heap: cannot happen */
             goto out;
         }
-        if (!ch_cinuse(h, c) || size > TC_MAX_CHUNK ||
-            hw(h, c + CH_PAYLOAD + 8) != ch_cache_marker(c, h->salt))
+        if (!(it.head & CH_CINUSE) || it.size > TC_MAX_CHUNK || !ch_marked(h->base, c, h->salt))
             continue;
         if (n == cap) {
             uint64_t *m = realloc(marked, (cap = cap ? 2 * cap : 256) * sizeof *m);
