@@ -12,8 +12,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 BASE_PKGS=(meson ninja-build pkg-config gcc g++ libxxhash-dev python3 scdoc)
-# cmake, man-db, make, binutils, bash-completion: the packaging and docs suites
-TEST_PKGS=(valgrind clang libclang-rt-14-dev util-linux cmake man-db make binutils bash-completion)
+# cmake, man-db, make, binutils, bash-completion: the packaging and docs suites;
+# libboost-dev: the C++ container tests
+TEST_PKGS=(valgrind clang libclang-rt-14-dev util-linux cmake man-db make binutils bash-completion
+    libboost-dev)
 
 install_missing() {
     local missing=()

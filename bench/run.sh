@@ -10,7 +10,9 @@
 # 2. builds the library (build-bench-lib/, buildtype=release) and the
 #    harness (build-bench/, a separate Meson project in bench/);
 # 3. runs bench_driver, which runs every arm on every workload, each in its
-#    own bench_worker process, and prints Markdown tables on stdout.
+#    own bench_worker process, and prints Markdown tables on stdout; then
+#    bench_containers (a Boost map in the file: fmalloc against
+#    Boost.Interprocess).
 #
 #   --smoke       every arm and workload at toy sizes, 1 run (~10 s; for CI)
 #   --quick       about a fifth of the full sizes, 3 runs
@@ -123,6 +125,15 @@ say "running ($mode): progress on stderr, tables on stdout"
 status=0
 "$benchbuild/bench_driver" "${driver_args[@]}" --md "$results/results.md" \
     --tsv "$results/results.tsv" || status=$?
+case $mode in smoke) entries=10000 crun=1 ;; quick) entries=200000 crun=3 ;; *) entries=1000000 crun=${runs:-5} ;; esac
+say "containers in the file: $entries entries, fmalloc against Boost.Interprocess"
+cdir=/dev/shm
+for ((i = 0; i < ${#driver_args[@]}; i++)); do
+    [ "${driver_args[i]}" != --dir ] || cdir=${driver_args[i + 1]}
+done
+"$benchbuild/bench_containers" --entries "$entries" --runs "$crun" --dir "$cdir" \
+    >"$results/containers.md" || status=$?
+cat "$results/containers.md"
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 if [ "$mode" = smoke ]; then
@@ -260,6 +271,19 @@ and runs \`build-bench/bench_driver\`. One case by hand:
 EOF
 sed 's/^## Results$/## Results/' "$results/results.md"
 cat <<EOF
+## Containers in the file
+
+A \`boost::container::map<uint64_t, uint64_t>\` (Boost $(pkgver libboost-dev))
+built in the file, closed, reopened in a new process and searched, with
+fmalloc (\`fm::allocator\`, found by \`fm::find_or_construct\`) and with
+Boost.Interprocess (\`managed_mapped_file\`, its \`find_or_construct\`, a
+file sized up front). Both sync at close. Each phase runs in its own
+process (\`bench/containers.cpp\`); keys come from a seeded xorshift.
+
+EOF
+cat "$results/containers.md"
+cat <<EOF
+
 ## Chart
 
 ![Median throughput per allocator and workload, log scale](benchmarks.png)

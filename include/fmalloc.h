@@ -338,6 +338,62 @@ FM_API int fm_walk(struct fm_info *fi, int (*fn)(void *p, size_t size, void *arg
 FM_API int fm_trim(struct fm_info *fi, size_t pad);
 
 /* ---------------------------------------------------------------------------
+ * Named objects: a directory in the arena mapping names to offsets.
+ *
+ * A name is 1..FM_NAME_MAX bytes, NUL-terminated; every byte except the
+ * control bytes 0x01..0x1F and 0x7F is allowed (UTF-8 passes unchecked).
+ * Lookups are O(1) expected (a hash table in the heap that grows).  Every
+ * change is one crash-atomic operation, as a heap operation is.  The
+ * directory holds offsets, not objects: freeing a named block does not
+ * unbind its name (unbind first).
+ * ------------------------------------------------------------------------- */
+
+/** Most bytes in a name, without its NUL. */
+#define FM_NAME_MAX 255
+
+/**
+ * Bind `name` to the offset `off`.
+ * @param[in] fi    the arena (read-write)
+ * @param[in] name  1..FM_NAME_MAX bytes, no control bytes
+ * @param[in] off   an offset in the root region or the heap
+ *                  (normally a block's, fm_offset(fi, p))
+ * @return 0; EEXIST (the name is bound; nothing changes); EINVAL (NULL fi,
+ *   bad name, off outside the root region and heap); EROFS; ENOMEM (no
+ *   room for the entry or a bigger table); FM_ECORRUPT (the directory is
+ *   damaged: the error handler was called).
+ */
+FM_API int fm_name_bind(struct fm_info *fi, const char *name, fm_off_t off);
+/**
+ * The offset bound to `name`.
+ * @param[out] off  the offset on success, untouched otherwise
+ * @return 0; ENOENT (not bound); EINVAL (NULL fi or off, bad name);
+ *   FM_ECORRUPT (the directory is damaged).  Works on FM_RDONLY arenas.
+ */
+FM_API int fm_name_lookup(struct fm_info *fi, const char *name, fm_off_t *off);
+/**
+ * Remove `name` from the directory (the block it names is not freed).
+ * @return 0; ENOENT (not bound); EINVAL; EROFS; FM_ECORRUPT (error handler
+ *   called).
+ */
+FM_API int fm_name_unbind(struct fm_info *fi, const char *name);
+/**
+ * Allocate `size` zero-filled bytes and bind `name` to the block, in one
+ * crash-atomic step (as fm_calloc_to: after a crash the name is either
+ * unbound and nothing allocated, or bound to a zeroed block).
+ * @return the block, or NULL with errno EEXIST (the name is bound), EINVAL
+ *   (NULL fi, bad name), EROFS, ENOMEM or EIO (damaged directory or heap).
+ */
+FM_API void *fm_name_malloc(struct fm_info *fi, const char *name, size_t size);
+/**
+ * Call fn(name, off, arg) for every bound name, in table order; stop early
+ * when fn returns non-zero and return that value.  The arena is locked
+ * meanwhile: fn must not call fm_* functions on the same arena.
+ * @return 0, fn's value, EINVAL (NULL fi or fn), or FM_ECORRUPT.
+ */
+FM_API int fm_name_iterate(struct fm_info *fi,
+                           int (*fn)(const char *name, fm_off_t off, void *arg), void *arg);
+
+/* ---------------------------------------------------------------------------
  * fmalloc-compatible API: a current target arena per thread.
  * ------------------------------------------------------------------------- */
 
@@ -386,6 +442,13 @@ FM_API void *frealloc(void *p, size_t size);
                            || __builtin_types_compatible_p(__typeof__(ptr), void *))]))
 /** The pointer stored in `field`, typed. */
 #define FM_PTR_GET(fi, field) ((__typeof__((field).type_witness_))fm_pointer((fi), (field).off))
+#elif defined(__cplusplus) && __cplusplus >= 201103L
+/* C++: typed through decltype; static_cast refuses an unrelated pointer
+   type as the C check does (NULL and void * still pass). */
+#define FM_PTR_TYPECHECK_(field, ptr)                                              \
+    ((void)sizeof(static_cast<decltype((field).type_witness_)>(ptr)))
+#define FM_PTR_GET(fi, field)                                                      \
+    (static_cast<decltype((field).type_witness_)>(fm_pointer((fi), (field).off)))
 #else
 #define FM_PTR_TYPECHECK_(field, ptr) ((void)0)
 #define FM_PTR_GET(fi, field) (fm_pointer((fi), (field).off))

@@ -24,6 +24,7 @@
 #include "api.h"
 #include "arena.h"
 #include "error.h"
+#include "names.h"
 #include "op.h"
 
 /* ---- fork ------------------------------------------------------------------ */
@@ -471,6 +472,8 @@ int fm_check(struct fm_info *fi)
     int err = check_locked(a, &tot);
     if (!err)
         err = tc_verify(a, tot.cached_count, a->check_msg, sizeof a->check_msg);
+    if (!err)
+        err = fm__names_check(a, a->check_msg, sizeof a->check_msg);
     tc_unlock_all(a);
     pthread_mutex_unlock(&a->lock);
     return err;
@@ -565,3 +568,9 @@ int fm_trim(struct fm_info *fi, size_t pad)
         op_report(&a->heap, FM_ECORRUPT, why);
     return err;
 }
+
+/* ---- the bracket, for lib/names.c --------------------------------------------- */
+
+struct fm_arena *fm__writable(struct fm_info *fi) { return writable(fi); }
+void fm__op_begin(struct fm_arena *a) { locked_begin(a); }
+int fm__op_end(struct fm_arena *a, bool ok) { return locked_end(a, ok); }

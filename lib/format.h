@@ -85,7 +85,8 @@ struct fmt_superblock {
     uint64_t sb_dv;              /* 168 designated victim chunk, 0 if none */
     uint32_t sb_smallmap;        /* 176 bit i: small bin i non-empty */
     uint32_t sb_treemap;         /* 180 bit i: tree bin i non-empty */
-    uint64_t sb_state_reserved[5]; /* 184 zero */
+    uint64_t sb_names;           /* 184 name directory: its table block, 0 = none (names.c) */
+    uint64_t sb_state_reserved[4]; /* 192 zero */
     uint64_t sb_smallbins[FMT_NSMALLBINS]; /* 224 heads of free lists, chunk offsets */
     uint64_t sb_treebins[FMT_NTREEBINS];   /* 480 roots of size tries */
     uint64_t sb_log_count;       /* 736 valid records in sb_log; 0 = no operation in flight */
@@ -106,11 +107,49 @@ _Static_assert(offsetof(struct fmt_superblock, sb_file_size) == FMT_STATE_CHECKE
 _Static_assert(offsetof(struct fmt_superblock, sb_state_flags) == 152, "layout");
 _Static_assert(offsetof(struct fmt_superblock, sb_top) == 160, "layout");
 _Static_assert(offsetof(struct fmt_superblock, sb_smallmap) == 176, "layout");
+_Static_assert(offsetof(struct fmt_superblock, sb_names) == 184, "layout");
+_Static_assert(offsetof(struct fmt_superblock, sb_state_reserved) == 192, "layout");
 _Static_assert(offsetof(struct fmt_superblock, sb_smallbins) == 224, "layout");
 _Static_assert(offsetof(struct fmt_superblock, sb_treebins) == 480, "layout");
 _Static_assert(offsetof(struct fmt_superblock, sb_log_count) == 736, "layout");
 _Static_assert(offsetof(struct fmt_superblock, sb_log) == 752, "layout");
 _Static_assert(FMT_ROOT_OFF + FMT_ROOT_SIZE == FMT_HEAP_OFF, "root region ends where the heap starts");
+
+/*
+ * The name directory (lib/names.c): a hash table with open addressing and
+ * linear probing, kept in ordinary allocated blocks.  sb_names is the
+ * offset (payload) of the table block; each slot holds 0 (never used),
+ * FMT_NAMES_TOMB (its entry was unbound) or the payload offset of an entry
+ * block.  Invariants (fm_check verifies them):
+ *   - nt_nslots is a power of two >= FMT_NAMES_MIN_SLOTS and the block
+ *     holds all of them; nt_count entries and nt_used - nt_count tombstones
+ *     are in the slots; nt_used * 4 <= nt_nslots * 3;
+ *   - each entry is an allocated block holding 1..FM_NAME_MAX name bytes
+ *     (no control bytes) and a NUL; ne_hash == XXH3-64 of the name, and
+ *     probing from ne_hash reaches the entry's slot before any empty slot;
+ *     no two entries have the same name;
+ *   - ne_target lies in the root region or the heap.
+ */
+#define FMT_NAMES_MAGIC 0x0053454d414e4d46ull /* "FMNAMES\0" read little-endian */
+#define FMT_NAMES_TOMB 1u
+#define FMT_NAMES_MIN_SLOTS 16u
+
+struct fmt_names_table {
+    uint64_t nt_magic;    /*  0 FMT_NAMES_MAGIC */
+    uint64_t nt_nslots;   /*  8 slots, a power of two */
+    uint64_t nt_count;    /* 16 bound names */
+    uint64_t nt_used;     /* 24 slots not empty: names + tombstones */
+    uint64_t nt_slots[];  /* 32 entry offsets */
+};
+_Static_assert(offsetof(struct fmt_names_table, nt_slots) == 32, "layout");
+
+struct fmt_name_entry {
+    uint64_t ne_target;   /*  0 the bound offset */
+    uint64_t ne_hash;     /*  8 XXH3-64 of the name */
+    uint64_t ne_len;      /* 16 name bytes, without the NUL */
+    char ne_name[];       /* 24 the name and a NUL */
+};
+_Static_assert(offsetof(struct fmt_name_entry, ne_name) == 24, "layout");
 
 /*
  * Heap chunks (boundary tags), all offsets and sizes multiples of 16:

@@ -72,6 +72,18 @@ static const struct command commands[] = {
      "Exit: 0 clean; 1 corrupt (the first violation is printed; also an\n"
      "unrecoverable dirty arena); 2 cannot open (not an arena, damaged header,\n"
      "locked by a writer, missing, ...).\n"},
+    {"names", cmd_names, "FILE", OPT_JSON, "the name directory: every name, its offset and size",
+     "Opens the arena read-only, checks it, and lists every name bound in its\n"
+     "directory (fm_name_bind, fm_name_malloc, fm::find_or_construct), sorted:\n"
+     "the usable size of the block the name points at (\"-\" when the offset is\n"
+     "not the start of a block, e.g. the root region), the offset, the name.\n"
+     "\n"
+     "Options:\n"
+     "  --json      one JSON object on stdout: {\"names\": [{\"name\", \"offset\",\n"
+     "              \"size\" (null when not a block)}]}\n"
+     "  -h, --help  this help\n"
+     "\n"
+     "Exit: 0 listed; 1 the heap or the directory is corrupt; 2 cannot open.\n"},
     {"map", cmd_map, "FILE", OPT_OUTPUT, "draw the heap as an SVG picture",
      "Draws the arena as SVG: a strip for the superblock, one for the app root,\n"
      "and rows for the heap with allocated, free, punched-out free and top\n"

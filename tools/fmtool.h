@@ -11,6 +11,7 @@
  *   util.c      error lines, JSON strings, sizes, opening, the chunk walk
  *   inspect.c   info, stats, check
  *   map.c       map: the SVG picture of the heap
+ *   names.c     names: the name directory, with sizes
  *   snapshot.c  snapshot: a consistent, sparse copy (the only file that
  *               needs _GNU_SOURCE, for FICLONE and SEEK_DATA/SEEK_HOLE)
  *
@@ -71,6 +72,9 @@ int tool_fail(const struct tool_args *a, int err, const char *why);
 /* Report a heap that fm_check() (or fm_stats()) found corrupt:
  * "fmtool: FILE: <what>: <msg>" and the JSON error object.  Returns 1. */
 int tool_corrupt(const struct tool_args *a, const char *what, const char *msg);
+/* Room for one more item in a growing array *items of *cap items of
+ * item_size bytes holding n: 0 or ENOMEM (the array is then unchanged). */
+int tool_reserve(void **items, size_t *cap, size_t n, size_t item_size);
 /* pread exactly len bytes at off: 0, an errno, or EIO at end of file. */
 
 /*
@@ -135,5 +139,6 @@ int cmd_stats(const struct tool_args *a);
 int cmd_check(const struct tool_args *a);
 int cmd_map(const struct tool_args *a);
 int cmd_snapshot(const struct tool_args *a);
+int cmd_names(const struct tool_args *a);
 
 #endif

@@ -59,14 +59,10 @@ static int collect_punched(const struct chunk *c, void *arg)
     struct spans *p = arg;
     if (!c->punched || c->size <= CH_PUNCH_KEEP)
         return 0;
-    if (p->n == p->cap) {
-        size_t ncap = p->cap ? 2 * p->cap : 64;
-        struct span *nv = realloc(p->v, ncap * sizeof *nv);
-        if (!nv)
-            return ENOMEM;
-        p->v = nv;
-        p->cap = ncap;
-    }
+    void *v = p->v;
+    if (tool_reserve(&v, &p->cap, p->n, sizeof *p->v))
+        return ENOMEM;
+    p->v = v;
     p->v[p->n++] = (struct span){c->off + CH_PUNCH_KEEP, c->off + c->size};
     return 0;
 }

@@ -400,3 +400,16 @@ int tool_walk_chunks(const struct fm_info *fi, chunk_fn fn, void *arg)
     struct chunk t = {top, fsize - top, CHUNK_TOP, (head & CH_PUNCHED) != 0};
     return fn(&t, arg);
 }
+
+int tool_reserve(void **items, size_t *cap, size_t n, size_t item_size)
+{
+    if (n < *cap)
+        return 0;
+    size_t ncap = *cap ? 2 * *cap : 64;
+    void *nv = realloc(*items, ncap * item_size);
+    if (!nv)
+        return ENOMEM;
+    *items = nv;
+    *cap = ncap;
+    return 0;
+}

@@ -8,7 +8,8 @@
  * recovery must have run, fm_check must pass, and the heap (every block's
  * offset, size and bytes, and the root region) must equal the state before
  * the operation -- or, for the run that reaches the end, the state after.
- * SQLite's way of reaching the paths a random kill rarely hits.
+ * SQLite's way of reaching the paths a random kill rarely hits.  The name
+ * directory is part of the compared state (every name and its offset).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -77,11 +78,21 @@ static int snap_block(void *p, size_t size, void *arg)
     return 0;
 }
 
+/* The name directory: every name and its offset, in table order. */
+static int snap_name(const char *name, fm_off_t off, void *arg)
+{
+    struct snap *s = arg;
+    s->hash = fnv(name, strlen(name) + 1, s->hash);
+    s->hash = fnv(&off, sizeof off, s->hash);
+    return 0;
+}
+
 static struct snap snapshot(struct fm_info *fi)
 {
     struct snap s = {fi, 0xcbf29ce484222325ull, 0};
     s.hash = fnv(fm_root(fi), fm_root_size(fi), s.hash);
     expect_eq(fm_walk(fi, snap_block, &s), 0);
+    expect_eq(fm_name_iterate(fi, snap_name, &s), 0);
     return s;
 }
 
@@ -360,6 +371,28 @@ static void op_cache_flush(struct fm_info *fi)
 
 static void op_plain_free(struct fm_info *fi) { fm_free(fi, at(fi, 2)); }
 
+/* Name directory: a block and n names bound to it (16 slots hold 12). */
+static void bind_names(struct fm_info *fi, int n)
+{
+    char name[32];
+    for (int i = 0; i < n; i++) {
+        snprintf(name, sizeof name, "name %d", i);
+        require_eq(fm_name_bind(fi, name, *slot(fi, 0)), 0);
+    }
+}
+static void s_block(struct fm_info *fi) { put(fi, 0, 64); }
+static void s_named3(struct fm_info *fi) { put(fi, 0, 64), bind_names(fi, 3); }
+static void s_named12(struct fm_info *fi) { put(fi, 0, 64), bind_names(fi, 12); }
+static void s_named3_unbound1(struct fm_info *fi)
+{
+    s_named3(fi);
+    require_eq(fm_name_unbind(fi, "name 1"), 0);
+}
+static void op_bind(struct fm_info *fi) { require_eq(fm_name_bind(fi, "new", *slot(fi, 0)), 0); }
+static void op_bind_again1(struct fm_info *fi) { require_eq(fm_name_bind(fi, "name 1", *slot(fi, 0)), 0); }
+static void op_unbind(struct fm_info *fi) { require_eq(fm_name_unbind(fi, "name 1"), 0); }
+static void op_name_malloc(struct fm_info *fi) { require_true(fm_name_malloc(fi, "object", 500) != NULL); }
+
 static void s_trimmable(struct fm_info *fi) { put(fi, 0, 100), put(fi, 1, 3 << 20), drop(fi, 1); }
 static void op_trim(struct fm_info *fi) { require_eq(fm_trim(fi, 0), 0); }
 
@@ -411,6 +444,14 @@ int main(void)
     run_scenario("malloc from a punched chunk", s_punched, op_malloc_from_punched);
     run_scenario("realloc into a punched chunk", s_punched_next, op_grow_into_punched);
     run_scenario("punched chunk merges into top", s_punched, op_free_into_punched_top);
+
+    run_scenario("name bind: first, makes the table", s_block, op_bind);
+    run_scenario("name bind", s_named3, op_bind);
+    run_scenario("name bind: the table grows", s_named12, op_bind);
+    run_scenario("name bind into a tombstone", s_named3_unbound1, op_bind_again1);
+    run_scenario("name unbind", s_named3, op_unbind);
+    run_scenario("name malloc: first, makes the table", s_none, op_name_malloc);
+    run_scenario("name malloc", s_named3, op_name_malloc);
 
     printf("crash points: %ld steps in %ld crash cases, all recovered\n", total_steps,
            total_cases);

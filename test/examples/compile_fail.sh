@@ -2,7 +2,8 @@
 # compile_fail.sh "CC ARGS" INCLUDE_DIR -- FM_PTR_SET with a pointer of the
 # wrong type must not compile, while the same program with the right types
 # compiles without a warning (so the test cannot pass for another reason).
-# Repeated with clang when it is on PATH.
+# Repeated with clang when it is on PATH, and as C++11 with g++ and clang++
+# when they are (where FM_PTR_GET must also return the typed pointer).
 set -u
 read -r -a cc <<<"$1"
 inc=$2
@@ -31,7 +32,9 @@ int use(struct fm_info *fi, struct node *n, struct node *m, struct other *o)
 PROG
 }
 
-flags=(-std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Wpedantic -I"$inc" -c)
+c_flags=(-std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Wpedantic -I"$inc" -c)
+cxx_flags=(-x c++ -std=c++11 -Wall -Wextra -Wpedantic -I"$inc" -c)
+flags=("${c_flags[@]}")
 
 check() { # NAME CC...
     local name=$1
@@ -63,6 +66,12 @@ check "${cc[*]}" "${cc[@]}"
 if command -v clang >/dev/null 2>&1; then
     check clang clang
 fi
+flags=("${cxx_flags[@]}")
+for cxx in g++ clang++; do
+    if command -v $cxx >/dev/null 2>&1; then
+        check "$cxx (C++11)" $cxx
+    fi
+done
 
 if [ $failures -ne 0 ]; then
     echo "$failures failures" >&2

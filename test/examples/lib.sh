@@ -1,4 +1,4 @@
-# lib.sh -- sourced by the example scripts (list.sh, list_cpp.sh, kv.sh):
+# lib.sh -- sourced by the example scripts (list, list_cpp, kv, wordcount, cross_compiler):
 # a temporary directory $dir, removed at exit; fail (count and go on);
 # expect_output; finish, which sets the exit status.
 set -u

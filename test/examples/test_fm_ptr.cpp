@@ -11,19 +11,30 @@
 #include <fmalloc.hpp>
 
 #include <cstdio>
+#include <cerrno>
 #include <cstring>
 #include <type_traits>
 
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "harness.h"
+
+/* GCC 12 warns, falsely, when a local fm_ptr (a packed class) converts
+   to T * implicitly (docs/api.md); this test does that on purpose. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Waddress-of-packed-member"
+#endif
 
 struct node {
     int val;
     fm_ptr<struct node> next;
 };
+
+/* A link aligned for fm_malloc_to()'s slot. */
+struct anode {
+    int val;
+    alignas(8) fm_ptr<struct anode> next;
+};
+static_assert(sizeof(anode) == 16 && offsetof(anode, next) == 8, "alignas(8) aligns the link");
 
 struct holder {
     fm_ptr<struct node> p;
@@ -38,21 +49,32 @@ struct c_node {
 };
 
 static_assert(sizeof(fm_ptr<node>) == 8, "one fm_off_t");
-static_assert(alignof(fm_ptr<node>) == 8, "aligned like an fm_off_t");
+static_assert(alignof(fm_ptr<node>) == 1, "packed, as the original fmalloc's");
 static_assert(std::is_standard_layout<fm_ptr<node> >::value, "standard-layout");
 static_assert(std::is_trivially_copyable<fm_ptr<node> >::value, "trivially copyable");
 static_assert(std::is_trivially_destructible<fm_ptr<node> >::value, "trivially destructible");
 static_assert(std::is_standard_layout<node>::value, "a struct of fm_ptrs stays standard-layout");
 static_assert(std::is_trivially_copyable<node>::value, "... and trivially copyable");
-static_assert(sizeof(node) == sizeof(c_node), "same layout as FM_PTR in C");
-static_assert(offsetof(node, next) == offsetof(c_node, next), "same layout as FM_PTR in C");
+/* Packed: no padding before an fm_ptr (FM_PTR in C is 8-byte aligned). */
+static_assert(sizeof(node) == 12 && offsetof(node, next) == 4, "int + fm_ptr is 12 bytes");
+static_assert(sizeof(c_node) == 16, "FM_PTR keeps its alignment");
 /* (fm_ptr converts to bool implicitly too, through T *, as a raw pointer
    does; `if (p)` picks the explicit operator bool, which needs no arena.) */
 static_assert(std::is_convertible<fm_ptr<node>, node *>::value, "converts to T *");
+static_assert(std::is_convertible<fm_ptr<node>, void *>::value, "converts to void *");
 static_assert(std::is_convertible<node *, fm_ptr<node> >::value, "converts from T *");
 static_assert(std::is_convertible<std::nullptr_t, fm_ptr<node> >::value, "converts from nullptr");
-static_assert(!std::is_convertible<int *, fm_ptr<node> >::value, "not from another pointer type");
-static_assert(!std::is_convertible<fm_ptr<int>, node *>::value, "not to another pointer type");
+static_assert(!std::is_convertible<int *, fm_ptr<node> >::value, "not constructed from another pointer type");
+static_assert(!std::is_convertible<fm_ptr<int>, node *>::value, "not implicitly to another pointer type");
+static_assert(std::is_constructible<char *, fm_ptr<node> >::value, "explicitly to any pointer type");
+static_assert(std::is_constructible<std::uintptr_t, fm_ptr<node> >::value, "explicitly to an integer");
+static_assert(!std::is_convertible<fm_ptr<node>, std::uintptr_t>::value, "not implicitly to an integer");
+static_assert(std::is_assignable<fm_ptr<node> &, void *>::value, "assigned from void * (fmalloc())");
+static_assert(std::is_convertible<fm_ptr<node>, fm_ptr<const node> >::value, "to const");
+static_assert(std::is_convertible<fm_ptr<node>, fm_ptr<void> >::value, "to void");
+static_assert(!std::is_convertible<fm_ptr<void>, fm_ptr<node> >::value, "not implicitly from void");
+static_assert(std::is_constructible<fm_ptr<node>, fm_ptr<void> >::value, "explicitly from void");
+static_assert(!std::is_convertible<fm_ptr<const node>, fm_ptr<node> >::value, "const stays const");
 
 static void test_without_arena()
 {
@@ -144,6 +166,75 @@ static void test_conversions(struct fm_info *fi)
     ffree(n1);
 }
 
+/* What code written for the original fmalloc does with an fm_ptr. */
+static void test_upstream_forms(struct fm_info *fi)
+{
+    struct arr {
+        fm_ptr<int> p;
+        fm_ptr<node> n;
+        fm_ptr<char> c;
+    };
+    arr *a = static_cast<arr *>(fcalloc(1, sizeof(arr)));
+    require_true(a != NULL);
+    a->p = fmalloc(10 * sizeof(int)); /* void * assigns */
+    require_true(a->p != NULL);
+    for (int i = 0; i < 10; i++)
+        a->p[i] = i * i;
+    int *raw = a->p;
+
+    /* Arithmetic counts elements, like an int *. */
+    fm_ptr<int> q = a->p + 3;
+    expect_true(q == raw + 3);
+    expect_eq(*q, 9);
+    expect_eq(q - a->p, 3);
+    expect_eq(*(2 + a->p), 4);
+    expect_eq(*(q - 1), 4);
+    q += 2;
+    expect_eq(*q, 25);
+    q -= 1;
+    expect_eq(*q, 16);
+    expect_eq(*q++, 16);
+    expect_eq(*q, 25);
+    expect_eq(*--q, 16);
+    expect_eq(*(q--), 16);
+    expect_eq(*q, 9);
+    expect_eq(q.offset(), a->p.offset() + 3 * sizeof(int));
+    expect_eq(q[1], 16);
+
+    /* Every comparison, between fm_ptrs and with raw pointers. */
+    expect_true(a->p < q && a->p <= q && q > a->p && q >= a->p && q != a->p);
+    expect_true(raw < q && q > raw && raw + 3 == q && q <= raw + 3 && q >= raw + 3);
+    expect_true(!(q < raw + 3) && !(raw + 3 > q));
+    fm_ptr<const int> cq = q;
+    expect_true(cq == q && q == cq && cq >= a->p);
+    fm_ptr<void> vq = q;
+    expect_true(vq == q && (vq + 4) == q + 1);
+    fm_ptr<int> back(vq);
+    expect_true(back == q);
+    expect_true(q != 0 && q != NULL && q != nullptr);
+
+    /* To any pointer type and to integers: the address. */
+    char *c = (char *)q;
+    expect_true(c == reinterpret_cast<char *>(raw + 3));
+    expect_eq((std::uintptr_t)q, reinterpret_cast<std::uintptr_t>(raw + 3));
+    expect_eq((unsigned long)q, reinterpret_cast<unsigned long>(raw + 3));
+    expect_eq((long)a->n, 0);
+    a->c = (char *)raw; /* another pointer type, cast */
+    expect_true(a->c == reinterpret_cast<char *>(raw));
+    a->n = raw; /* any pointer assigns, as upstream allowed */
+    expect_eq(a->n.offset(), a->p.offset());
+    a->n = (std::uintptr_t)raw; /* an address held in an integer */
+    expect_eq(a->n.offset(), a->p.offset());
+    a->n = 0;
+    expect_true(!a->n);
+    a->n = NULL;
+    expect_true(!a->n);
+    expect_eq(fm_offset(fi, raw), a->p.offset());
+
+    ffree(a->p);
+    ffree(a);
+}
+
 /* Copies made byte-for-byte point at the same object. */
 static void test_memcpy(struct fm_info *fi)
 {
@@ -200,9 +291,16 @@ static void test_targets(struct fm_info *fa, struct fm_info *fb)
 /* slot(): crash-safe linking of an fm_ptr field. */
 static void test_slot(struct fm_info *fi)
 {
-    node *n = static_cast<node *>(fcalloc(1, sizeof(node)));
+    node *u = static_cast<node *>(fcalloc(1, sizeof(node)));
+    require_true(u != NULL);
+    errno = 0;
+    expect_true(fm_malloc_to(fi, u->next.slot(), 8) == NULL); /* at offset 4: refused */
+    expect_eq(errno, EINVAL);
+    ffree(u);
+
+    anode *n = static_cast<anode *>(fcalloc(1, sizeof(anode)));
     require_true(n != NULL);
-    node *m = static_cast<node *>(fm_malloc_to(fi, n->next.slot(), sizeof(node)));
+    anode *m = static_cast<anode *>(fm_malloc_to(fi, n->next.slot(), sizeof(anode)));
     require_true(m != NULL);
     expect_true(n->next == m);
     m->val = 9;
@@ -213,28 +311,18 @@ static void test_slot(struct fm_info *fi)
     ffree(n);
 }
 
-/* In a debug build, a pointer outside the current target is caught. */
-static void test_wrong_arena_asserts(struct fm_info *fi)
+/* A pointer outside the arena (a stack object) round-trips in this
+   process: containers on the stack link into themselves. */
+static void test_outside_pointer(struct fm_info *fi)
 {
-#ifdef NDEBUG
-    (void)fi;
-    std::printf("NDEBUG: wrong-arena assertion not checked\n");
-#else
-    std::fflush(stdout);
-    pid_t pid = fork();
-    require_true(pid >= 0);
-    if (pid == 0) {
-        if (!std::freopen("/dev/null", "w", stderr))
-            _exit(3);
-        fmalloc_set_target(fi);
-        int outside = 0;
-        fm_ptr<int> p = &outside; /* not in the arena: must abort */
-        _exit(p ? 1 : 2);
-    }
-    int status = 0;
-    require_true(waitpid(pid, &status, 0) == pid);
-    expect_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
-#endif
+    int outside = 5;
+    fm_ptr<int> p = &outside;
+    expect_true(p);
+    expect_true(p.get() == &outside && p.get(fi) == &outside);
+    expect_eq(*p, 5);
+    expect_true(p == &outside);
+    fm_ptr<int> q = p + 0;
+    expect_true(q == p);
 }
 
 int main()
@@ -252,9 +340,10 @@ int main()
     expect_true(init);
     expect_true(fmalloc_target() == fa);
     test_conversions(fa);
+    test_upstream_forms(fa);
     test_memcpy(fa);
     test_slot(fa);
-    test_wrong_arena_asserts(fa);
+    test_outside_pointer(fa);
 
     struct fm_info *fb = fmalloc_init(path_b, &init);
     require_true(fb != NULL);

@@ -67,7 +67,13 @@ static int walk_fn(void *p, size_t size, void *arg)
     return 0;
 }
 
-/* fm_check, fm_stats, fm_walk; returns fm_check's result. */
+static int name_fn(const char *name, fm_off_t off, void *arg)
+{
+    (void)arg;
+    return name[0] == 0 || off == 0; /* fm_check guarantees neither */
+}
+
+/* fm_check, fm_stats, fm_walk, the name directory; returns fm_check's result. */
 static int inspect(struct fm_info *fi, struct walk_state *w, const char *how)
 {
     int check = fm_check(fi);
@@ -77,8 +83,13 @@ static int inspect(struct fm_info *fi, struct walk_state *w, const char *how)
     int werr = fm_walk(fi, walk_fn, w);
     (void)fm_check_message(fi);
     (void)fm_root_size(fi);
+    /* The name directory is read from the file too: never a crash. */
+    fm_off_t named;
+    int nerr = fm_name_iterate(fi, name_fn, NULL);
+    (void)fm_name_lookup(fi, "a name", &named);
     if (check != 0)
         return check;
+    FUZZ_REQUIRE(nerr == 0, "%s: fm_check passed, fm_name_iterate failed: %d", how, nerr);
 
     /* O4 */
     FUZZ_REQUIRE(serr == 0, "%s: fm_check passed, fm_stats failed: %d", how, serr);

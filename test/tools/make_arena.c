@@ -265,6 +265,29 @@ static int cmd_hold(const char *path, const char *ready)
     return fm_close(fi) ? die("close", 0) : 0;
 }
 
+/* named FILE: a fresh arena with names: "counts" (a 100-byte block),
+ * "root" (the root region), "big" (5000 bytes), and 200 "item/N" names
+ * (24-byte blocks) with every other one unbound again. */
+static int cmd_named(const char *path)
+{
+    struct fm_options o = {.flags = FM_CREATE};
+    struct fm_info *fi;
+    if (fm_open(path, &o, &fi))
+        return 1;
+    int bad = !fm_name_malloc(fi, "counts", 100) || !fm_name_malloc(fi, "big", 5000) ||
+              fm_name_bind(fi, "root", fm_offset(fi, fm_root(fi)));
+    char name[32];
+    for (int i = 0; i < 200 && !bad; i++) {
+        snprintf(name, sizeof name, "item/%03d", i);
+        bad = !fm_name_malloc(fi, name, 24);
+    }
+    for (int i = 0; i < 200 && !bad; i += 2) {
+        snprintf(name, sizeof name, "item/%03d", i);
+        bad = fm_name_unbind(fi, name) != 0;
+    }
+    return fm_close(fi) || bad;
+}
+
 int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : "";
@@ -276,6 +299,8 @@ int main(int argc, char **argv)
         return cmd_random(path, strtol(argv[3], NULL, 0));
     if (path && argc > 3 && strcmp(cmd, "dirty") == 0)
         return cmd_dirty(path, strtol(argv[3], NULL, 0), argc > 5 && strcmp(argv[5], "kill") == 0);
+    if (path && strcmp(cmd, "named") == 0)
+        return cmd_named(path);
     if (path && strcmp(cmd, "big-sparse") == 0)
         return cmd_big_sparse(path);
     if (path && strcmp(cmd, "hash") == 0)
@@ -286,7 +311,7 @@ int main(int argc, char **argv)
         return cmd_flip(path, strtoll(argv[3], NULL, 0));
     if (path && argc > 3 && strcmp(cmd, "hold") == 0)
         return cmd_hold(path, argv[3]);
-    fprintf(stderr, "usage: make_arena fresh|random|dirty|big-sparse|hash|first-chunk|flip|hold "
+    fprintf(stderr, "usage: make_arena fresh|random|dirty|named|big-sparse|hash|first-chunk|flip|hold "
                     "FILE [ARGS]\n");
     return 2;
 }

@@ -96,6 +96,7 @@ static void print_superblock(void)
     SB_FIELD(sb_dv);
     SB_FIELD(sb_smallmap);
     SB_FIELD(sb_treemap);
+    SB_FIELD(sb_names);
     SB_ARRAY(sb_state_reserved);
     SB_ARRAY(sb_smallbins);
     SB_ARRAY(sb_treebins);
@@ -153,6 +154,10 @@ static void print_constants(void)
     CONST_HEX(CH_PUNCHED);
     CONST_DEC(CH_PUNCH_MIN);
     CONST_DEC(CH_PUNCH_KEEP);
+    CONST_HEX64(FMT_NAMES_MAGIC);
+    CONST_DEC(FMT_NAMES_TOMB);
+    CONST_DEC(FMT_NAMES_MIN_SLOTS);
+    CONST_DEC(FM_NAME_MAX);
     CONST_DEC(CH_MARKER_OFF);
     CONST_DEC(TC_MAX_CHUNK);
 }
