@@ -25,6 +25,7 @@
 #include "arena.h"
 #include "error.h"
 #include "names.h"
+#include "op.h"
 
 /* ---- fork ------------------------------------------------------------------ */
 
@@ -75,34 +76,26 @@ static FM_INLINE struct fm_arena *writable(struct fm_info *fi)
     return a;
 }
 
-static void op_begin(struct fm_arena *a)
+/* Take the lock and begin one operation (op.h). */
+static void locked_begin(struct fm_arena *a)
 {
     pthread_mutex_lock(&a->lock);
-    a->heap.err = 0;
-    a->heap.punch_len = 0;
+    op_begin(&a->heap);
 }
 
-/* Commit if the operation succeeded, else roll it back; unlock; report. */
-static int op_end(struct fm_arena *a, bool ok)
+/* End it (commit if it succeeded, else roll back), unlock, report. */
+static int locked_end(struct fm_arena *a, bool ok)
 {
-    int err = a->heap.err;
-    if (ok && !err) {
-        log_commit(a->base);
-        /* Punch only now, and before unlocking: the chunk is free for good,
-         * and nobody can carve from it until it is punched. */
-        if (fm_unlikely(a->heap.punch_len))
-            fm__arena_punch(a, a->heap.punch_off, a->heap.punch_len);
+    int err = op_end(&a->heap, ok);
+    if (!err) {
         pthread_mutex_unlock(&a->lock);
         return 0;
     }
-    log_rollback(a->base);
-    if (!err)
-        err = ENOMEM;
     char msg[sizeof a->heap.msg];
     memcpy(msg, a->heap.msg, sizeof msg);
     pthread_mutex_unlock(&a->lock);
     if (err == FM_EBADPTR || err == FM_ECORRUPT)
-        fm__report(&a->pub, a->err_fn, a->err_arg, err, msg);
+        op_report(&a->heap, err, msg);
     fm__set_last_error(err);
     return err;
 }
@@ -126,9 +119,8 @@ static uint64_t offset_in(struct fm_arena *a, const void *p)
 static int block_of(struct fm_arena *a, const void *p, uint64_t *off)
 {
     if (!in_arena(a, p, off)) {
-        snprintf(a->heap.msg, sizeof a->heap.msg,
-                 "pointer %p is outside the arena mapped at %p", p, (void *)a->base);
-        a->heap.err = FM_EBADPTR;
+        heap_failf(&a->heap, FM_EBADPTR, "pointer %p is outside the arena mapped at %p", p,
+                   (void *)a->base);
         return FM_EBADPTR;
     }
     int err = heap_validate_block(&a->heap, *off);
@@ -142,17 +134,16 @@ static int block_of(struct fm_arena *a, const void *p, uint64_t *off)
     uint64_t c = *off - CH_PAYLOAD;
     bool held = false;
     if (a->tc && ch_size(h, c) <= CH_CACHE_MAX &&
-        hw(h, c + CH_MARKER_OFF) == ch_cache_marker(c, h->salt) &&
+        ch_marked(h->base, c, h->salt) &&
         (err = tc_holds(a, c, &held, h->msg, sizeof h->msg)) != 0) {
-        h->err = err;
+        heap_fail(h, err);
         return err;
     }
     if (held) {
-        snprintf(h->msg, sizeof h->msg,
-                 "pointer at offset %llu (0x%llx) is not allocated (already freed, into a "
-                 "thread cache)",
-                 (unsigned long long)*off, (unsigned long long)*off);
-        h->err = FM_EBADPTR;
+        heap_failf(h, FM_EBADPTR,
+                   "pointer at offset %llu (0x%llx) is not allocated (already freed, into a "
+                   "thread cache)",
+                   (unsigned long long)*off, (unsigned long long)*off);
         return FM_EBADPTR;
     }
     return 0;
@@ -259,9 +250,9 @@ void *fm_malloc(struct fm_info *fi, size_t size)
     void *fast = tc_malloc(a, size);
     if (fast)
         return fast;
-    op_begin(a);
+    locked_begin(a);
     uint64_t p = heap_malloc(&a->heap, size);
-    return op_end(a, p != 0) ? NULL : ptr_at(a, p);
+    return locked_end(a, p != 0) ? NULL : ptr_at(a, p);
 }
 
 void *fm_calloc(struct fm_info *fi, size_t n, size_t size)
@@ -270,12 +261,12 @@ void *fm_calloc(struct fm_info *fi, size_t n, size_t size)
     struct fm_arena *a = writable(fi);
     if (!a || !calloc_size(n, size, &total))
         return NULL;
-    op_begin(a);
-    uint64_t p = heap_malloc(&a->heap, total);
-    uint64_t zero_from = a->heap.zero_from;
+    locked_begin(a);
+    uint64_t zero_from;
+    uint64_t p = heap_malloc_fresh(&a->heap, total, &zero_from);
     /* Read the size under the lock: a neighbour's free rewrites our head. */
     size_t len = p ? heap_usable(&a->heap, p) : 0;
-    if (op_end(a, p != 0))
+    if (locked_end(a, p != 0))
         return NULL;
     /* The block is ours now; memory fresh from growth is zero already. */
     if (zero_from < p + len)
@@ -293,9 +284,9 @@ void *fm_memalign(struct fm_info *fi, size_t alignment, size_t size)
         fm__set_last_error(EINVAL);
         return NULL;
     }
-    op_begin(a);
+    locked_begin(a);
     uint64_t p = heap_memalign(&a->heap, alignment, size);
-    return op_end(a, p != 0) ? NULL : ptr_at(a, p);
+    return locked_end(a, p != 0) ? NULL : ptr_at(a, p);
 }
 
 void fm_free(struct fm_info *fi, void *ptr)
@@ -306,10 +297,10 @@ void fm_free(struct fm_info *fi, void *ptr)
     struct fm_arena *a = writable(fi);
     if (!a || tc_free(a, ptr))
         return;
-    op_begin(a);
+    locked_begin(a);
     if (block_of(a, ptr, &p) == 0)
         heap_free(&a->heap, p);
-    op_end(a, true);
+    locked_end(a, true);
 }
 
 void *fm_realloc(struct fm_info *fi, void *ptr, size_t size)
@@ -324,9 +315,9 @@ void *fm_realloc(struct fm_info *fi, void *ptr, size_t size)
     struct fm_arena *a = writable(fi);
     if (!a)
         return NULL;
-    op_begin(a);
+    locked_begin(a);
     uint64_t q = block_of(a, ptr, &p) ? 0 : heap_realloc(&a->heap, p, size);
-    return op_end(a, q != 0) ? NULL : ptr_at(a, q);
+    return locked_end(a, q != 0) ? NULL : ptr_at(a, q);
 }
 
 size_t fm_usable_size(struct fm_info *fi, const void *ptr)
@@ -350,11 +341,11 @@ void *fm_malloc_to(struct fm_info *fi, fm_off_t *slot, size_t size)
     struct fm_arena *a = writable(fi);
     if (!a || slot_of(a, slot, &s))
         return NULL;
-    op_begin(a);
+    locked_begin(a);
     uint64_t p = heap_malloc(&a->heap, size);
     if (p)
         hset(&a->heap, s, p);
-    return op_end(a, p != 0) ? NULL : ptr_at(a, p);
+    return locked_end(a, p != 0) ? NULL : ptr_at(a, p);
 }
 
 void *fm_calloc_to(struct fm_info *fi, fm_off_t *slot, size_t n, size_t size)
@@ -364,13 +355,14 @@ void *fm_calloc_to(struct fm_info *fi, fm_off_t *slot, size_t n, size_t size)
     struct fm_arena *a = writable(fi);
     if (!a || slot_of(a, slot, &s) || !calloc_size(n, size, &total))
         return NULL;
-    op_begin(a);
-    uint64_t p = heap_malloc(&a->heap, total);
+    locked_begin(a);
+    uint64_t zero_from;
+    uint64_t p = heap_malloc_fresh(&a->heap, total, &zero_from);
     if (p) {
-        heap_zero_block(&a->heap, p);
+        heap_zero_block(&a->heap, p, zero_from);
         hset(&a->heap, s, p);
     }
-    return op_end(a, p != 0) ? NULL : ptr_at(a, p);
+    return locked_end(a, p != 0) ? NULL : ptr_at(a, p);
 }
 
 /*
@@ -394,9 +386,9 @@ void fm_free_from(struct fm_info *fi, fm_off_t *slot)
     struct fm_arena *a = writable(fi);
     if (!a || slot_of(a, slot, &s))
         return;
-    op_begin(a);
+    locked_begin(a);
     free_linked(a, s);
-    op_end(a, true);
+    locked_end(a, true);
 }
 
 void *fm_realloc_to(struct fm_info *fi, fm_off_t *slot, size_t size)
@@ -405,26 +397,26 @@ void *fm_realloc_to(struct fm_info *fi, fm_off_t *slot, size_t size)
     struct fm_arena *a = writable(fi);
     if (!a || slot_of(a, slot, &s))
         return NULL;
-    op_begin(a);
+    locked_begin(a);
     /* What the slot links decides, read under the lock (see free_linked):
      * nothing -- fm_malloc_to; a block and size 0 -- fm_free_from. */
     uint64_t linked = hw(&a->heap, s), q = 0;
     if (linked && size == 0) {
         free_linked(a, s);
-        op_end(a, true);
+        locked_end(a, true);
         return NULL;
     }
     if (!linked)
         q = heap_malloc(&a->heap, size);
     else if (block_of(a, a->base + linked, &p) == 0) {
         if (s >= p && s < p + heap_usable(&a->heap, p))
-            a->heap.err = EINVAL; /* the link would move with the block */
+            heap_fail(&a->heap, EINVAL); /* the link would move with the block */
         else
             q = heap_realloc(&a->heap, p, size);
     }
     if (q)
         hset(&a->heap, s, q);
-    return op_end(a, q != 0) ? NULL : ptr_at(a, q);
+    return locked_end(a, q != 0) ? NULL : ptr_at(a, q);
 }
 
 /* ---- addresses ------------------------------------------------------------- */
@@ -534,22 +526,21 @@ int fm_walk(struct fm_info *fi, int (*fn)(void *p, size_t size, void *arg), void
         pthread_mutex_unlock(&a->lock);
         return ret;
     }
-    uint64_t top = h->sb->sb_top, c = FMT_HEAP_OFF;
-    while (c < top && !ret) {
-        uint64_t size = ch_size(h, c);
-        if (top - c < CH_MIN || size < CH_MIN || size % CH_ALIGN || size > top - c) {
+    struct chunk_iter it;
+    chunk_iter_init(&it, h->base, h->sb->sb_top);
+    for (enum chunk_step step; !ret && (step = chunk_next(&it)) != CHUNK_END;) {
+        if (step == CHUNK_BAD) {
             snprintf(a->check_msg, sizeof a->check_msg, "chunk at %llu has impossible size",
-                     (unsigned long long)c);
+                     (unsigned long long)it.c);
             ret = FM_ECORRUPT;
             break;
         }
         /* the cached chunks come in address order, like the walk */
-        while (next_cached < ncached && cached[next_cached] < c)
+        while (next_cached < ncached && cached[next_cached] < it.c)
             next_cached++;
-        bool is_cached = next_cached < ncached && cached[next_cached] == c;
-        if (ch_cinuse(h, c) && !is_cached)
-            ret = fn(a->base + c + CH_PAYLOAD, (size_t)(size - CH_OVERHEAD), arg);
-        c += size;
+        bool is_cached = next_cached < ncached && cached[next_cached] == it.c;
+        if ((it.head & CH_CINUSE) && !is_cached)
+            ret = fn(a->base + it.c + CH_PAYLOAD, (size_t)(it.size - CH_OVERHEAD), arg);
     }
     free(cached);
     tc_unlock_all(a);
@@ -564,20 +555,22 @@ int fm_trim(struct fm_info *fi, size_t pad)
     if (!a)
         return fm_last_error();
     char why[sizeof a->heap.msg];
-    op_begin(a);
+    pthread_mutex_lock(&a->lock);
     bool damaged = tc_flush_all(a, why, sizeof why); /* cached blocks coalesce first */
+    op_begin(&a->heap);
     heap_trim(&a->heap, pad, a->page_size, &new_size);
-    log_commit(a->base);
+    int err = op_end(&a->heap, true);
     /* Still under the lock: nobody may carve the top before it shrinks. */
-    int err = fm__arena_shrink(a, new_size);
+    if (!err)
+        err = fm__arena_shrink(a, new_size);
     pthread_mutex_unlock(&a->lock);
     if (damaged)
-        fm__report(&a->pub, a->err_fn, a->err_arg, FM_ECORRUPT, why);
+        op_report(&a->heap, FM_ECORRUPT, why);
     return err;
 }
 
 /* ---- the bracket, for lib/names.c --------------------------------------------- */
 
 struct fm_arena *fm__writable(struct fm_info *fi) { return writable(fi); }
-void fm__op_begin(struct fm_arena *a) { op_begin(a); }
-int fm__op_end(struct fm_arena *a, bool ok) { return op_end(a, ok); }
+void fm__op_begin(struct fm_arena *a) { locked_begin(a); }
+int fm__op_end(struct fm_arena *a, bool ok) { return locked_end(a, ok); }

@@ -33,14 +33,6 @@ static uint64_t round_up(uint64_t x, uint64_t to)
     return (x + to - 1) / to * to;
 }
 
-static bool all_zero(const unsigned char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i])
-            return false;
-    return true;
-}
-
 /* ---- creation -------------------------------------------------------------- */
 
 /*
@@ -363,12 +355,12 @@ static int validate_header(int fd, uint64_t real_size, uint64_t page, unsigned c
         return err;
     /* Only a file that is zero throughout is laid out anew: a disk image
      * with a zero boot sector is somebody's data. */
-    *needs_init = all_zero(hdr, n);
+    *needs_init = fmt_all_zero(hdr, n);
     if (*needs_init && real_size > n && (err = os_is_zero(fd, n, real_size, needs_init)))
         return err;
     if (*needs_init)
         return 0;
-    if (n == FMT_HEADER_SIZE && all_zero(hdr, FMT_MAGIC_LEN)) {
+    if (n == FMT_HEADER_SIZE && fmt_all_zero(hdr, FMT_MAGIC_LEN)) {
         /* Creation writes the magic last: a header that is whole and
          * checksums with the magic in place is a creation a crash cut
          * short, and FM_CREATE may lay it out again. */
@@ -380,11 +372,7 @@ static int validate_header(int fd, uint64_t real_size, uint64_t page, unsigned c
             return 0;
         }
     }
-    if (n < FMT_HEADER_SIZE)
-        return memcmp(hdr, FMT_MAGIC, n < FMT_MAGIC_LEN ? n : FMT_MAGIC_LEN) == 0
-                   ? FM_ETRUNCATED
-                   : FM_EBADMAGIC;
-    err = fmt_check_identity(hdr, page);
+    err = fmt_classify_header(hdr, n, page);
     if (err == FM_EVERSION) {
         uint32_t v;
         memcpy(&v, hdr + offsetof(struct fmt_superblock, sb_version), sizeof v);
@@ -441,7 +429,9 @@ static int open_arena(struct fm_arena *a, const char *path, const struct fm_opti
     a->heap.sb = (struct fmt_superblock *)(void *)a->base;
     a->heap.grow = fm__arena_grow;
     a->heap.fill = fm__arena_fill;
-    a->heap.grow_ctx = a;
+    a->heap.punch = fm__arena_punch;
+    a->heap.report = fm__arena_report;
+    a->heap.ctx = a;
     a->heap.mapped_size = map_size;
     a->heap.salt = fmt_salt(a->base);
     if (dirty && (err = recover(a, map_size, private_view)))
@@ -642,8 +632,9 @@ static void punch_queued(struct fm_arena *a)
     a->npunch = 0;
 }
 
-void fm__arena_punch(struct fm_arena *a, uint64_t off, uint64_t len)
+void fm__arena_punch(void *arena, uint64_t off, uint64_t len)
 {
+    struct fm_arena *a = arena;
     if (a->nosync || os_break_ordering) {
         punch_now(a, off, len);
         return;
@@ -652,6 +643,16 @@ void fm__arena_punch(struct fm_arena *a, uint64_t off, uint64_t len)
         (void)fm__arena_sync(a); /* punches the queue if the sync succeeds */
     if (a->npunch < FM_PUNCH_QUEUE)
         a->punch_q[a->npunch++] = (struct fm_punch){off, len};
+}
+
+void fm__arena_report(void *arena, int err, const char *msg)
+{
+    struct fm_arena *a = arena;
+    pthread_mutex_lock(&a->lock);
+    fm_error_handler fn = a->err_fn;
+    void *arg = a->err_arg;
+    pthread_mutex_unlock(&a->lock);
+    fm__report(&a->pub, fn, arg, err, msg);
 }
 
 int fm__arena_shrink(struct fm_arena *a, uint64_t new_size)

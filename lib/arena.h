@@ -87,7 +87,10 @@ int fm__arena_grow(void *arena, uint64_t min_size, uint64_t *new_size);
 int fm__arena_fill(void *arena, uint64_t off, uint64_t len);
 /* After a committed free: punch the whole pages inside free chunk [off, off+len)
  * once that free is durable (at the next sync; at once with FM_NOSYNC). */
-void fm__arena_punch(struct fm_arena *a, uint64_t off, uint64_t len);
+void fm__arena_punch(void *arena, uint64_t off, uint64_t len);
+/* An error for the handler fm_set_error_handler installed (heap.report;
+ * arena lock not held). */
+void fm__arena_report(void *arena, int err, const char *msg);
 /* After a committed heap_trim: sync, then shrink the file and unmap its old tail. */
 int fm__arena_shrink(struct fm_arena *a, uint64_t new_size);
 

@@ -98,7 +98,7 @@ static int claim(struct checker *k, uint64_t c, const char *where)
 static bool is_cached(const struct checker *k, uint64_t c)
 {
     if (!k->live)
-        return rd(k, c + CH_MARKER_OFF) == ch_cache_marker(c, k->salt);
+        return ch_marked(k->base, c, k->salt);
     return find_sorted(k->cached, k->ncached, c) >= 0;
 }
 
@@ -106,17 +106,19 @@ static bool is_cached(const struct checker *k, uint64_t c)
 static int walk_chunks(struct checker *k, struct heap_totals *tot)
 {
     const struct fmt_superblock *sb = k->sb;
-    uint64_t top = sb->sb_top, c = FMT_HEAP_OFF;
+    uint64_t top = sb->sb_top;
     bool prev_inuse = true;
-    while (c < top) {
+    struct chunk_iter it;
+    chunk_iter_init(&it, k->base, top);
+    for (enum chunk_step step; (step = chunk_next(&it)) != CHUNK_END;) {
+        uint64_t c = it.c, head = it.head, size = it.size;
         if (top - c < CH_MIN)
             return bad(k, "chunk at %llu overlaps the top", (unsigned long long)c);
-        uint64_t head = rd(k, c + F_HEAD), size = head & CH_SIZE_MASK;
         if (!ch_head_ok(c, head, k->salt))
             return bad(k, "chunk at %llu has a damaged header (tag 0x%04llx, expected 0x%04llx)",
                        (unsigned long long)c, (unsigned long long)(head >> CH_TAG_SHIFT),
                        (unsigned long long)ch_tag(c, head, k->salt));
-        if (size < CH_MIN || size % CH_ALIGN || size > top - c)
+        if (step == CHUNK_BAD)
             return bad(k, "chunk at %llu has impossible size %llu", (unsigned long long)c,
                        (unsigned long long)size);
         if (head & (CH_FLAGS & ~(uint64_t)(CH_PINUSE | CH_CINUSE | CH_PUNCHED)))
@@ -156,11 +158,7 @@ static int walk_chunks(struct checker *k, struct heap_totals *tot)
                 tot->largest_free = size;
             prev_inuse = false;
         }
-        c += size;
     }
-    if (c != top)
-        return bad(k, "chunks end at %llu, top is at %llu", (unsigned long long)c,
-                   (unsigned long long)top);
     uint64_t tsize = sb->sb_file_size - top;
     uint64_t thead = rd(k, top + F_HEAD);
     if (thead != ch_tagged(top, k->salt, tsize | CH_PINUSE | (thead & CH_PUNCHED)))

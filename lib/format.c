@@ -146,6 +146,24 @@ int fmt_check_log(const void *buf, uint64_t mapped_size, char *why, size_t why_l
     return 0;
 }
 
+bool fmt_all_zero(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i])
+            return false;
+    return true;
+}
+
+int fmt_classify_header(const unsigned char hdr[FMT_HEADER_SIZE], size_t n, uint64_t page_size)
+{
+    if (n < FMT_HEADER_SIZE)
+        return memcmp(hdr, FMT_MAGIC, n < FMT_MAGIC_LEN ? n : FMT_MAGIC_LEN) == 0
+                   ? FM_ETRUNCATED
+                   : FM_EBADMAGIC;
+    return fmt_check_identity(hdr, page_size);
+}
+
 bool fmt_is_pristine(const void *buf)
 {
     const struct fmt_superblock *sb = buf;

@@ -233,6 +233,13 @@ void fmt_init_superblock(void *buf, uint64_t file_size, uint64_t page_size,
                          const uint8_t id[16], uint64_t now_ns);
 /* Validate the identity part: 0 or FM_EBADMAGIC/EVERSION/ECHECKSUM/EPAGESIZE/EGEOMETRY. */
 int fmt_check_identity(const void *sb, uint64_t page_size);
+/* Are the n bytes at p all zero (a file nobody has written)? */
+bool fmt_all_zero(const void *p, size_t n);
+/* What a file's first n bytes (hdr, zero past n) are, once known not to
+ * be all zero: FM_ETRUNCATED (a beginning of the magic, then the file
+ * ends), FM_EBADMAGIC, else fmt_check_identity's verdict.  fm_open and
+ * fmtool info judge a header through this one function. */
+int fmt_classify_header(const unsigned char hdr[FMT_HEADER_SIZE], size_t n, uint64_t page_size);
 /* Validate the state part against the real file size (cheap: no heap walk).
  * 0, FM_ETRUNCATED, FM_ECHECKSUM (clean but state damaged), FM_ECORRUPT. */
 int fmt_check_state(const void *sb, uint64_t real_size, uint64_t page_size, char *why,

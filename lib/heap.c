@@ -19,15 +19,21 @@
 
 /* ---- corruption reporting ----------------------------------------------- */
 
-FM_PRINTF(2, 3) static void heap_corrupt(struct heap *h, const char *fmt, ...)
+void heap_fail(struct heap *h, int err)
 {
-    if (h->err == FM_ECORRUPT)
-        return; /* keep the first reason */
+    if (!h->err)
+        h->err = err; /* the first error is the one the operation reports */
+}
+
+void heap_failf(struct heap *h, int err, const char *fmt, ...)
+{
+    if (h->err)
+        return;
+    h->err = err;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(h->msg, sizeof h->msg, fmt, ap);
     va_end(ap);
-    h->err = FM_ECORRUPT;
 }
 
 /* May `c` be followed as a chunk offset (aligned, below the top)? */
@@ -35,7 +41,7 @@ static bool chunk_ok(struct heap *h, uint64_t c, const char *what)
 {
     if (fm_likely(c >= FMT_HEAP_OFF && c % CH_ALIGN == 0 && c < h->sb->sb_top))
         return true;
-    heap_corrupt(h, "%s points to offset %llu, not a chunk in the heap", what,
+    heap_failf(h, FM_ECORRUPT, "%s points to offset %llu, not a chunk in the heap", what,
                  (unsigned long long)c);
     return false;
 }
@@ -55,7 +61,7 @@ static bool free_chunk_ok(struct heap *h, uint64_t c, const char *what)
     if (ch_tag_ok(h, c) && !(head & CH_CINUSE) && size >= CH_MIN && size <= top - c &&
         hw(h, c + size + F_PREVFOOT) == size)
         return true;
-    heap_corrupt(h, "%s: chunk %llu is not a sound free chunk (head 0x%llx)", what,
+    heap_failf(h, FM_ECORRUPT, "%s: chunk %llu is not a sound free chunk (head 0x%llx)", what,
                  (unsigned long long)c, (unsigned long long)head);
     return false;
 }
@@ -95,9 +101,9 @@ static uint64_t top_size(const struct heap *h)
  */
 static bool fill(struct heap *h, uint64_t off, uint64_t len)
 {
-    if (h->fill(h->grow_ctx, off, len) == 0)
+    if (h->fill(h->ctx, off, len) == 0)
         return true;
-    h->err = ENOMEM; /* a full disk: the allocation fails, the heap is intact */
+    heap_fail(h, ENOMEM); /* a full disk: the allocation fails, the heap is intact */
     return false;
 }
 
@@ -124,13 +130,13 @@ static void small_unlink(struct heap *h, uint64_t c, uint64_t size)
         return;
     if (bk) {
         if (hw(h, bk + F_FD) != c) {
-            heap_corrupt(h, "free list broken at chunk %llu", (unsigned long long)bk);
+            heap_failf(h, FM_ECORRUPT, "free list broken at chunk %llu", (unsigned long long)bk);
             return;
         }
         hset(h, bk + F_FD, fd);
     } else {
         if (h->sb->sb_smallbins[i] != c) {
-            heap_corrupt(h, "chunk %llu claims to head small bin %u", (unsigned long long)c, i);
+            heap_failf(h, FM_ECORRUPT, "chunk %llu claims to head small bin %u", (unsigned long long)c, i);
             return;
         }
         hset(h, SB_OFF(sb_smallbins) + 8u * i, fd);
@@ -217,13 +223,8 @@ static int top_reserve(struct heap *h, uint64_t want)
     if (tsize >= want)
         return 0;
     uint64_t top = h->sb->sb_top, new_size;
-    if (want > UINT64_MAX - top) {
-        h->err = ENOMEM;
-        return -1;
-    }
-    int err = h->grow(h->grow_ctx, top + want, &new_size);
-    if (err) {
-        h->err = ENOMEM;
+    if (want > UINT64_MAX - top || h->grow(h->ctx, top + want, &new_size) != 0) {
+        heap_fail(h, ENOMEM);
         return -1;
     }
     h->mapped_size = new_size > h->mapped_size ? new_size : h->mapped_size;
@@ -247,13 +248,13 @@ static void take_from_top(struct heap *h, uint64_t c, uint64_t nb, uint64_t head
         h->fresh = c + nb + CH_PAYLOAD;
 }
 
-static uint64_t alloc_from_top(struct heap *h, uint64_t nb)
+static uint64_t alloc_from_top(struct heap *h, uint64_t nb, uint64_t *zero_from)
 {
     if (top_reserve(h, nb + CH_MIN) != 0)
         return 0;
     uint64_t top = h->sb->sb_top;
     /* Everything at or above h->fresh is still zero from the file's growth. */
-    h->zero_from = top + CH_PAYLOAD > h->fresh ? top + CH_PAYLOAD : h->fresh;
+    *zero_from = top + CH_PAYLOAD > h->fresh ? top + CH_PAYLOAD : h->fresh;
     take_from_top(h, top, nb, CH_PINUSE);
     return h->err ? 0 : top;
 }
@@ -266,7 +267,7 @@ static uint64_t take_small(struct heap *h, unsigned i)
     if (!free_chunk_ok(h, c, "small bin head"))
         return 0;
     if (ch_size(h, c) != size || ch_cinuse(h, c)) {
-        heap_corrupt(h, "chunk %llu in small bin %u has head 0x%llx", (unsigned long long)c, i,
+        heap_failf(h, FM_ECORRUPT, "chunk %llu in small bin %u has head 0x%llx", (unsigned long long)c, i,
                      (unsigned long long)ch_head(h, c));
         return 0;
     }
@@ -343,19 +344,19 @@ static uint64_t alloc_large(struct heap *h, uint64_t nb)
  * cached block that was freed and merged): clear it, logged (T1). */
 static void unmark(struct heap *h, uint64_t c)
 {
-    if (hw(h, c + CH_MARKER_OFF) == ch_cache_marker(c, h->salt))
+    if (ch_marked(h->base, c, h->salt))
         hset(h, c + CH_MARKER_OFF, 0);
 }
 
 /* An in-use chunk of at least nb (headers written, logged), or 0. */
-static uint64_t alloc_chunk(struct heap *h, uint64_t nb)
+static uint64_t alloc_chunk(struct heap *h, uint64_t nb, uint64_t *zero_from)
 {
-    h->zero_from = UINT64_MAX; /* recycled memory: calloc must clear it all */
+    *zero_from = UINT64_MAX; /* recycled memory: calloc must clear it all */
     uint64_t c = is_small(nb) ? alloc_small(h, nb) : alloc_large(h, nb);
     if (h->err)
         return 0;
     if (!c)
-        c = alloc_from_top(h, nb);
+        c = alloc_from_top(h, nb, zero_from);
     if (c)
         unmark(h, c);
     return c;
@@ -366,7 +367,6 @@ uint64_t heap_take_binned(struct heap *h, uint64_t nb)
     unsigned i = small_index(nb);
     if (!is_small(nb) || !((h->sb->sb_smallmap >> i) & 3))
         return 0;
-    h->zero_from = UINT64_MAX;
     i += !((h->sb->sb_smallmap >> i) & 1);
     uint64_t c = take_small(h, i);
     if (c) {
@@ -419,15 +419,21 @@ unsigned heap_extend_run(struct heap *h, uint64_t x, uint64_t nb, unsigned kmax)
     return h->err ? 0 : (unsigned)k;
 }
 
-uint64_t heap_malloc(struct heap *h, size_t n)
+uint64_t heap_malloc_fresh(struct heap *h, size_t n, uint64_t *zero_from)
 {
     uint64_t nb = request_to_size(n);
     if (!nb) {
-        h->err = ENOMEM;
+        heap_fail(h, ENOMEM);
         return 0;
     }
-    uint64_t c = alloc_chunk(h, nb);
+    uint64_t c = alloc_chunk(h, nb, zero_from);
     return c ? c + CH_PAYLOAD : 0;
+}
+
+uint64_t heap_malloc(struct heap *h, size_t n)
+{
+    uint64_t zero_from;
+    return heap_malloc_fresh(h, n, &zero_from);
 }
 
 /* ---- free ------------------------------------------------------------------ */
@@ -461,9 +467,8 @@ int heap_validate_block(struct heap *h, uint64_t p)
     }
     if (!why)
         return 0;
-    snprintf(h->msg, sizeof h->msg, "pointer at offset %llu (0x%llx) %s", (unsigned long long)p,
-             (unsigned long long)p, why);
-    h->err = FM_EBADPTR;
+    heap_failf(h, FM_EBADPTR, "pointer at offset %llu (0x%llx) %s", (unsigned long long)p,
+              (unsigned long long)p, why);
     return FM_EBADPTR;
 }
 
@@ -498,7 +503,7 @@ static void free_chunk(struct heap *h, uint64_t c)
         uint64_t prev = c - psize;
         if (!chunk_ok(h, prev, "prev_foot") || ch_size(h, prev) != psize ||
             ch_cinuse(h, prev)) {
-            heap_corrupt(h, "chunk %llu: prev_foot %llu does not name a free chunk",
+            heap_failf(h, FM_ECORRUPT, "chunk %llu: prev_foot %llu does not name a free chunk",
                          (unsigned long long)c, (unsigned long long)psize);
             return;
         }
@@ -514,7 +519,7 @@ static void free_chunk(struct heap *h, uint64_t c)
         /* Into the top: give the holes real blocks back, so the top stays
          * plain; only when that fails does the top carry the flag. */
         uint64_t top_flags = ch_punched(h, next);
-        if (punched && h->fill(h->grow_ctx, c, size) != 0)
+        if (punched && h->fill(h->ctx, c, size) != 0)
             top_flags = CH_PUNCHED;
         uint64_t tsize = top_size(h) + size;
         hset(h, SB_OFF(sb_top), c);
@@ -572,13 +577,13 @@ static void save_free_links(struct heap *h, uint64_t p)
     log_save(h->base, p + usable - 8); /* the old footer */
 }
 
-void heap_zero_block(struct heap *h, uint64_t p)
+void heap_zero_block(struct heap *h, uint64_t p, uint64_t zero_from)
 {
     uint64_t len = heap_usable(h, p);
     save_free_links(h, p);
     /* Memory fresh from growth is zero already. */
-    if (h->zero_from < p + len)
-        len = h->zero_from > p ? h->zero_from - p : 0;
+    if (zero_from < p + len)
+        len = zero_from > p ? zero_from - p : 0;
     memset(h->base + p, 0, (size_t)len);
 }
 
@@ -645,7 +650,7 @@ uint64_t heap_realloc(struct heap *h, uint64_t p, size_t n)
 {
     uint64_t nb = request_to_size(n);
     if (!nb) {
-        h->err = ENOMEM;
+        heap_fail(h, ENOMEM);
         return 0;
     }
     uint64_t c = p - CH_PAYLOAD;
@@ -678,10 +683,11 @@ uint64_t heap_memalign(struct heap *h, size_t alignment, size_t n)
         return heap_malloc(h, n);
     uint64_t nb = request_to_size(n);
     if (!nb || nb > UINT64_MAX / 4 - alignment) {
-        h->err = ENOMEM;
+        heap_fail(h, ENOMEM);
         return 0;
     }
-    uint64_t c = alloc_chunk(h, nb + alignment + CH_MIN);
+    uint64_t zero_from;
+    uint64_t c = alloc_chunk(h, nb + alignment + CH_MIN, &zero_from);
     if (!c)
         return 0;
     uint64_t size = ch_size(h, c);

@@ -48,13 +48,17 @@ struct heap {
     int (*grow)(void *ctx, uint64_t min_size, uint64_t *new_size);
     /* Give [off, off+len) real blocks again (after hole punching).  0 or errno. */
     int (*fill)(void *ctx, uint64_t off, uint64_t len);
-    void *grow_ctx;
+    /* Punch the whole pages inside free chunk [off, off+len), whose free
+     * has committed (op.c calls it; the arena defers it to the next sync). */
+    void (*punch)(void *ctx, uint64_t off, uint64_t len);
+    /* Tell the arena's error handler (no lock held). */
+    void (*report)(void *ctx, int err, const char *msg);
+    void *ctx;                 /* the arena, for the four calls above */
     _Atomic uint64_t mapped_size; /* bytes of the file mapped (>= file_size); read unlocked */
     uint64_t salt;             /* chunk head tags (format.h) */
     /* Written by every locked operation: kept off the line above, which the
      * thread caches' fast paths read on every call. */
     _Alignas(64) uint64_t fresh; /* every byte of the file at or above is still zero */
-    uint64_t zero_from;        /* set by each allocation: its payload is zero from here */
     uint64_t punch_off, punch_len; /* free chunk to punch once the operation commits */
     int err;                   /* why the last failed operation failed */
     char msg[256];             /* and in words, for corruption/invalid pointers */
@@ -75,17 +79,19 @@ static inline uint64_t hw(const struct heap *h, uint64_t off)
 {
     return word_load(h->base, off);
 }
+/* Record why the operation fails: the first error (and heap_failf's
+ * message) is kept, later ones are consequences of it.  The one way the
+ * heap and its callers set h->err. */
+void heap_fail(struct heap *h, int err);
+FM_PRINTF(3, 4) void heap_failf(struct heap *h, int err, const char *fmt, ...);
 static inline void hset(struct heap *h, uint64_t off, uint64_t v)
 {
     /* Last line of defence against a damaged heap: never store outside the
      * state part and the mapped file (the checks before it should catch
      * every such case with a better message). */
     if (fm_unlikely(off < FMT_STATE_CHECKED_OFF || off > h->mapped_size - 8)) {
-        if (!h->err) {
-            h->err = FM_ECORRUPT;
-            snprintf(h->msg, sizeof h->msg, "refused a store at offset %llu, outside the heap",
-                     (unsigned long long)off);
-        }
+        heap_failf(h, FM_ECORRUPT, "refused a store at offset %llu, outside the heap",
+                  (unsigned long long)off);
         return;
     }
     log_set(h->base, off, v);
@@ -101,6 +107,50 @@ static inline bool ch_cinuse(const struct heap *h, uint64_t c) { return ch_head(
 static inline bool ch_pinuse(const struct heap *h, uint64_t c) { return ch_head(h, c) & CH_PINUSE; }
 static inline uint64_t ch_punched(const struct heap *h, uint64_t c) { return ch_head(h, c) & CH_PUNCHED; }
 
+/* Does chunk c hold its thread-cache marker (T1, tcache.h)?  The one test
+ * of the marker; whether a cache really lists c is tc_holds's question. */
+static inline bool ch_marked(const char *base, uint64_t c, uint64_t salt)
+{
+    return word_load(base, c + CH_MARKER_OFF) == ch_cache_marker(c, salt);
+}
+
+/*
+ * The one walk of the chunks below the top, for every reader of a heap
+ * that may be damaged (the checker, fm_walk, the sweep of marked chunks,
+ * fmtool, the tests): chunk_next steps to the next chunk and says
+ *   CHUNK_NEXT  it->c is a chunk, it->head its head, it->size its size
+ *               (>= CH_MIN, aligned, not past the top);
+ *   CHUNK_END   the chunks end exactly at the top;
+ *   CHUNK_BAD   it->c cannot be a chunk (it overlaps the top, or its size
+ *               is impossible): corruption; the walk stops.
+ * Bounded: every step advances at least CH_MIN bytes.  Reads only.
+ */
+enum chunk_step { CHUNK_END, CHUNK_NEXT, CHUNK_BAD };
+struct chunk_iter {
+    const char *base;
+    uint64_t top, next;
+    uint64_t c, head, size;
+};
+static inline void chunk_iter_init(struct chunk_iter *it, const char *base, uint64_t top)
+{
+    *it = (struct chunk_iter){.base = base, .top = top, .next = FMT_HEAP_OFF};
+}
+static inline enum chunk_step chunk_next(struct chunk_iter *it)
+{
+    uint64_t c = it->next;
+    if (c >= it->top)
+        return CHUNK_END;
+    it->c = c;
+    it->head = it->size = 0;
+    if (it->top - c < CH_MIN)
+        return CHUNK_BAD;
+    it->head = word_load(it->base, c + F_HEAD);
+    it->size = it->head & CH_SIZE_MASK;
+    if (it->size < CH_MIN || it->size % CH_ALIGN || it->size > it->top - c)
+        return CHUNK_BAD;
+    it->next = c + it->size;
+    return CHUNK_NEXT;
+}
 static inline unsigned small_index(uint64_t size) { return (unsigned)(size >> 4); }
 static inline bool is_small(uint64_t size) { return size < CH_TREE_MIN; }
 unsigned tree_index(uint64_t size);
@@ -128,6 +178,9 @@ uint64_t tree_best_fit(struct heap *h, uint64_t nb);
 /* Operations: return a payload offset (0 on failure, reason in h->err).
  * None commits: the caller commits or rolls back the log. */
 uint64_t heap_malloc(struct heap *h, size_t n);
+/* heap_malloc that also says from where on the payload is already zero
+ * (fresh from the file's growth): calloc clears only below *zero_from. */
+uint64_t heap_malloc_fresh(struct heap *h, size_t n, uint64_t *zero_from);
 uint64_t heap_memalign(struct heap *h, size_t alignment, size_t n);
 /* A chunk of exactly small size nb (or 16 more) from a small bin, 0 if
  * those bins are empty: carves nothing new (thread-cache refills). */
@@ -140,7 +193,7 @@ unsigned heap_extend_run(struct heap *h, uint64_t x, uint64_t nb, unsigned kmax)
 uint64_t heap_realloc(struct heap *h, uint64_t p, size_t n);
 /* Zero a block heap_malloc just returned, inside the same operation (its
  * old free-chunk words are logged first, so a rollback restores them). */
-void heap_zero_block(struct heap *h, uint64_t p);
+void heap_zero_block(struct heap *h, uint64_t p, uint64_t zero_from);
 /* Free a payload that heap_validate_block() accepted. */
 void heap_free(struct heap *h, uint64_t p);
 /* Is p the payload of a live block?  0, or FM_EBADPTR with h->msg set. */

@@ -45,20 +45,13 @@ static bool link_ok(struct heap *h, uint64_t c)
 {
     if (c >= FMT_HEAP_OFF && c % CH_ALIGN == 0 && c < h->sb->sb_top)
         return true;
-    if (!h->err) {
-        snprintf(h->msg, sizeof h->msg, "tree link to offset %llu is not a chunk",
-                 (unsigned long long)c);
-        h->err = FM_ECORRUPT;
-    }
+    heap_failf(h, FM_ECORRUPT, "tree link to offset %llu is not a chunk", (unsigned long long)c);
     return false;
 }
 
 static void too_deep(struct heap *h)
 {
-    if (!h->err) {
-        snprintf(h->msg, sizeof h->msg, "size trie deeper than %d: cycle or damage", MAX_DEPTH);
-        h->err = FM_ECORRUPT;
-    }
+    heap_failf(h, FM_ECORRUPT, "size trie deeper than %d: cycle or damage", MAX_DEPTH);
 }
 
 static void set_map_bit(struct heap *h, unsigned i, bool on)
@@ -125,10 +118,9 @@ static void replace_in_parent(struct heap *h, unsigned i, uint64_t parent, uint6
         hset(h, parent + F_CHILD0, r);
     } else if (child(h, parent, 1) == x) {
         hset(h, parent + F_CHILD1, r);
-    } else if (!h->err) {
-        snprintf(h->msg, sizeof h->msg, "tree node %llu is not a child of its parent %llu",
-                 (unsigned long long)x, (unsigned long long)parent);
-        h->err = FM_ECORRUPT;
+    } else {
+        heap_failf(h, FM_ECORRUPT, "tree node %llu is not a child of its parent %llu",
+                  (unsigned long long)x, (unsigned long long)parent);
     }
 }
 
@@ -158,9 +150,7 @@ void tree_unlink(struct heap *h, uint64_t x)
         return;
     if (!(idx & TREE_NODE_FLAG)) { /* a list member: bk is never 0 */
         if (!bk || hw(h, bk + F_FD) != x) {
-            snprintf(h->msg, sizeof h->msg, "size list broken at chunk %llu",
-                     (unsigned long long)x);
-            h->err = FM_ECORRUPT;
+            heap_failf(h, FM_ECORRUPT, "size list broken at chunk %llu", (unsigned long long)x);
             return;
         }
         hset(h, bk + F_FD, fd);
@@ -170,8 +160,7 @@ void tree_unlink(struct heap *h, uint64_t x)
     }
     unsigned i = (unsigned)(idx & 0xff);
     if (i >= FMT_NTREEBINS) {
-        snprintf(h->msg, sizeof h->msg, "tree node %llu names bin %u", (unsigned long long)x, i);
-        h->err = FM_ECORRUPT;
+        heap_failf(h, FM_ECORRUPT, "tree node %llu names bin %u", (unsigned long long)x, i);
         return;
     }
     if (fd) { /* promote the next chunk of the same size */

@@ -65,9 +65,7 @@ struct probe {
 
 static int corrupt(struct heap *h, const char *what, uint64_t off)
 {
-    snprintf(h->msg, sizeof h->msg, "name directory: %s (offset %llu)", what,
-             (unsigned long long)off);
-    h->err = FM_ECORRUPT;
+    heap_failf(h, FM_ECORRUPT, "name directory: %s (offset %llu)", what, (unsigned long long)off);
     return FM_ECORRUPT;
 }
 
@@ -149,11 +147,12 @@ static int dir_find(const struct dir *d, const char *name, size_t len, uint64_t 
 /* A fresh zeroed block of n bytes, or 0 (h->err, or ENOMEM). */
 static uint64_t fresh_block(struct heap *h, size_t n)
 {
-    uint64_t p = heap_malloc(h, n);
+    uint64_t zero_from;
+    uint64_t p = heap_malloc_fresh(h, n, &zero_from);
     if (p)
-        heap_zero_block(h, p);
-    else if (!h->err)
-        h->err = ENOMEM;
+        heap_zero_block(h, p, zero_from);
+    else
+        heap_fail(h, ENOMEM);
     return p;
 }
 
@@ -166,7 +165,7 @@ static int dir_rebuild(struct dir *d, uint64_t count)
     while (n < 2 * (count + 1))
         n *= 2;
     if (n > NT_MAX_SLOTS)
-        return h->err = ENOMEM;
+        return heap_fail(h, ENOMEM), h->err;
     uint64_t t = fresh_block(h, NT_HDR + 8 * n);
     if (!t)
         return h->err;
@@ -207,7 +206,7 @@ static int dir_bind(struct heap *h, const char *name, size_t len, uint64_t targe
     if (err)
         return err;
     if (pr.entry)
-        return h->err = EEXIST;
+        return heap_fail(h, EEXIST), h->err;
     uint64_t count = d.tbl ? hw(h, d.tbl + NT_(nt_count)) : 0;
     uint64_t used = d.tbl ? hw(h, d.tbl + NT_(nt_used)) : 0;
     if (!d.tbl || (pr.empty && (used + 1) * 4 > d.nslots * 3)) {
@@ -243,7 +242,7 @@ static int dir_unbind(struct heap *h, const char *name, size_t len)
     if (err)
         return err;
     if (!pr.entry)
-        return h->err = ENOENT;
+        return heap_fail(h, ENOENT), h->err;
     hset(h, pr.slot, FMT_NAMES_TOMB);
     hset(h, d.tbl + NT_(nt_count), hw(h, d.tbl + NT_(nt_count)) - 1);
     heap_free(h, pr.entry);
@@ -275,7 +274,7 @@ int fm_name_bind(struct fm_info *fi, const char *name, fm_off_t off)
     if (err)
         return err;
     if (off < FMT_ROOT_OFF || off >= a->heap.sb->sb_file_size)
-        a->heap.err = EINVAL;
+        heap_fail(&a->heap, EINVAL);
     else
         dir_bind(&a->heap, name, len, off);
     return fm__op_end(a, true);

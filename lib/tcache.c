@@ -12,6 +12,7 @@
 
 #include "arena.h"
 #include "error.h"
+#include "op.h"
 #include "os.h"
 
 /* ---- who may touch a cache ------------------------------------------------------
@@ -198,7 +199,7 @@ static FM_INLINE bool entry_ok(const struct fm_arena *a, uint64_t x, unsigned cl
         return false;
     uint64_t head = word_load(a->base, x + F_HEAD);
     return (head & (CH_SIZE_MASK | CH_CINUSE)) == (nb | CH_CINUSE) && ch_head_ok(x, head, salt) &&
-           word_load(a->base, x + CH_MARKER_OFF) == ch_cache_marker(x, salt);
+           ch_marked(a->base, x, salt);
 }
 
 /* Can `next`, read from the link word of a list's first block while the
@@ -241,11 +242,7 @@ FM_COLD static void drop_list(struct fm_arena *a, struct tcache *tc, unsigned cl
 /* Corruption found without the arena lock held: to the arena's handler. */
 FM_COLD static void report_corrupt(struct fm_arena *a, const char *why)
 {
-    pthread_mutex_lock(&a->lock);
-    fm_error_handler fn = a->err_fn;
-    void *arg = a->err_arg;
-    pthread_mutex_unlock(&a->lock);
-    fm__report(&a->pub, fn, arg, FM_ECORRUPT, why);
+    op_report(&a->heap, FM_ECORRUPT, why);
 }
 
 /* ---- moving blocks between a cache and the heap (arena lock held) -------------- */
@@ -274,15 +271,6 @@ static FM_INLINE uint64_t pop(struct fm_arena *a, struct tcache *tc, unsigned cl
     return c;
 }
 
-/* Commit a free; a merged chunk big enough gives its pages back (arena.c). */
-static void commit_and_punch(struct fm_arena *a)
-{
-    log_commit(a->base);
-    if (a->heap.punch_len)
-        fm__arena_punch(a, a->heap.punch_off, a->heap.punch_len);
-    a->heap.punch_len = 0;
-}
-
 /* Give the first `n` blocks of class cls back to the heap, one committed
  * free each.  A crash half way leaves the rest marked: recovery frees them.
  * False if the list was damaged (and dropped; why says so). */
@@ -296,15 +284,12 @@ static bool flush_class(struct fm_arena *a, struct tcache *tc, unsigned cls, uin
             drop_list(a, tc, cls, why, why_len);
             return false;
         }
-        h->err = 0;
-        h->punch_len = 0;
+        op_begin(h);
         heap_free(h, c + CH_PAYLOAD); /* overwrites the marker (logged) */
-        if (h->err) {
-            log_rollback(a->base); /* a damaged neighbour: keep the block cached */
+        if (op_end(h, true)) { /* a damaged neighbour: keep the block cached */
             push(a, tc, c, cls);
             break;
         }
-        commit_and_punch(a);
     }
     return true;
 }
@@ -350,7 +335,7 @@ void tc_fini(struct fm_arena *a)
         (void)tc_sweep(a, &swept); /* a failure leaves them allocated: a leak, no harm */
     pthread_mutex_unlock(&a->lock);
     if (damaged)
-        fm__report(&a->pub, a->err_fn, a->err_arg, FM_ECORRUPT, why);
+        report_corrupt(a, why);
     tc_forget(a);
 }
 
@@ -398,25 +383,26 @@ static uint64_t refill(struct fm_arena *a, struct tcache *tc, uint64_t nb)
     uint64_t first = 0;
     pthread_mutex_lock(&a->lock); /* all the cache needs: checkers take it too */
     while (got < want) {
-        h->err = 0;
+        op_begin(h);
         uint64_t p = heap_take_binned(h, nb);
         uint64_t c = p - CH_PAYLOAD;
         /* The heap may hand out 16 bytes more than asked (a remainder too
          * small to split): past the largest class, give it back. */
         if (!p || h->err || ch_size(h, c) > TC_MAX_CHUNK) {
-            log_rollback(a->base);
+            op_abort(h);
             break;
         }
-        if (got++ > 0)
+        if (got > 0)
             mark_cached(h, c);
-        log_commit(a->base);
-        if (got == 1)
+        if (op_end(h, true))
+            break;
+        if (got++ == 0)
             first = c;
         else
             push(a, tc, c, (unsigned)(ch_size(h, c) >> 4));
     }
     if (got == 0) {
-        h->err = 0;
+        op_begin(h);
         uint64_t p = heap_malloc(h, (size_t)(nb - CH_OVERHEAD));
         uint64_t c = p - CH_PAYLOAD, run = 0;
         unsigned more = 0;
@@ -426,13 +412,10 @@ static uint64_t refill(struct fm_arena *a, struct tcache *tc, uint64_t nb)
             for (unsigned i = 0; i < more && !h->err; i++)
                 mark_cached(h, run + i * nb);
         }
-        if (p && !h->err) {
-            log_commit(a->base);
+        if (op_end(h, p != 0) == 0) { /* else the locked path will say why */
             first = c;
             for (unsigned i = more; i > 0; i--) /* popped in address order */
                 push(a, tc, run + (i - 1) * nb, cls);
-        } else {
-            log_rollback(a->base); /* the locked path will say why */
         }
     }
     if (first && tc->boost[cls] < 4) /* 4 doublings take the smallest start, 4, to TC_REFILL */
@@ -504,7 +487,7 @@ void *tc_malloc(struct fm_arena *a, size_t n)
         uint64_t c = pop(a, tc, cls);
         if (fm_likely(c != 0)) {
             log_crashpoint();
-            word_store(a->base, c + CH_PAYLOAD + 8, 0); /* T3: allocated from here on */
+            word_store(a->base, c + CH_MARKER_OFF, 0); /* T3: allocated from here on */
             leave_counted(a, tc);
             return a->base + c + CH_PAYLOAD;
         }
@@ -530,7 +513,7 @@ bool tc_free(struct fm_arena *a, void *ptr)
      * operation, and reading it here would bounce it between cores.) */
     if (size > TC_MAX_CHUNK || size < CH_MIN || !(head & CH_CINUSE) ||
         c + size + CH_PAYLOAD > h->mapped_size || !ch_head_ok(c, head, h->salt) ||
-        word_load(a->base, p + 8) == ch_cache_marker(c, h->salt))
+        ch_marked(a->base, c, h->salt))
         return false;
     struct tcache *tc = tc_get(a);
     if (!tc)
@@ -550,7 +533,7 @@ bool tc_free(struct fm_arena *a, void *ptr)
         tc_enter(a, tc);
     }
     log_crashpoint();
-    word_store(a->base, p + 8, ch_cache_marker(c, h->salt)); /* T3: free from here on */
+    word_store(a->base, c + CH_MARKER_OFF, ch_cache_marker(c, h->salt)); /* T3: free from here on */
     push(a, tc, c, cls);
     leave_counted(a, tc);
     return true;
@@ -688,14 +671,15 @@ int tc_sweep(struct fm_arena *a, uint64_t *swept)
     int err = 0;
     *swept = 0;
     /* First find them all (freeing merges chunks under the walk), ... */
-    for (uint64_t c = FMT_HEAP_OFF, size; c < h->sb->sb_top; c += size) {
-        size = ch_size(h, c);
-        if (size < CH_MIN || size > h->sb->sb_top - c) {
+    struct chunk_iter it;
+    chunk_iter_init(&it, h->base, h->sb->sb_top);
+    for (enum chunk_step step; (step = chunk_next(&it)) != CHUNK_END;) {
+        uint64_t c = it.c;
+        if (step == CHUNK_BAD) {
             err = FM_ECORRUPT; /* recovery checked the heap: cannot happen */
             goto out;
         }
-        if (!ch_cinuse(h, c) || size > TC_MAX_CHUNK ||
-            hw(h, c + CH_PAYLOAD + 8) != ch_cache_marker(c, h->salt))
+        if (!(it.head & CH_CINUSE) || it.size > TC_MAX_CHUNK || !ch_marked(h->base, c, h->salt))
             continue;
         if (n == cap) {
             uint64_t *m = realloc(marked, (cap = cap ? 2 * cap : 256) * sizeof *m);
@@ -709,15 +693,12 @@ int tc_sweep(struct fm_arena *a, uint64_t *swept)
     }
     /* ... then free each, one committed operation at a time. */
     for (size_t i = 0; i < n; i++) {
-        h->err = 0;
-        h->punch_len = 0;
+        op_begin(h);
         heap_free(h, marked[i] + CH_PAYLOAD);
-        if (h->err) {
-            log_rollback(a->base);
+        if (op_end(h, true)) {
             err = FM_ECORRUPT;
             goto out;
         }
-        commit_and_punch(a);
         ++*swept;
     }
 out:

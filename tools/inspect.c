@@ -19,14 +19,6 @@
 
 /* ---- info ---------------------------------------------------------------------- */
 
-static bool all_zero(const unsigned char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i])
-            return false;
-    return true;
-}
-
 /*
  * Read and validate the identity part, as fm_open does before it trusts a
  * file.  0, or the FM_E* / errno code the open would fail with.
@@ -50,13 +42,8 @@ static int read_header(const char *path, unsigned char hdr[FMT_HEADER_SIZE], uin
     memset(hdr, 0, FMT_HEADER_SIZE);
     if (n && (err = os_pread(fd, hdr, n, 0)))
         goto out;
-    if (all_zero(hdr, n))
-        err = FM_EEMPTY;
-    else if (n < FMT_HEADER_SIZE)
-        err = memcmp(hdr, FMT_MAGIC, n < FMT_MAGIC_LEN ? n : FMT_MAGIC_LEN) == 0 ? FM_ETRUNCATED
-                                                                                 : FM_EBADMAGIC;
-    else
-        err = fmt_check_identity(hdr, (uint64_t)sysconf(_SC_PAGESIZE));
+    err = fmt_all_zero(hdr, n) ? FM_EEMPTY
+                               : fmt_classify_header(hdr, n, (uint64_t)sysconf(_SC_PAGESIZE));
 out:
     close(fd);
     return err;

@@ -381,25 +381,20 @@ int tool_walk_chunks(const struct fm_info *fi, chunk_fn fn, void *arg)
 {
     const char *base = fi->mem;
     const struct fmt_superblock *sb = (const void *)base;
-    uint64_t fsize = sb->sb_file_size, top = sb->sb_top, off = FMT_HEAP_OFF, head;
+    uint64_t fsize = sb->sb_file_size, top = sb->sb_top, head;
     if (fsize < FMT_MIN_FILE || top < FMT_HEAP_OFF || top % CH_ALIGN || top > fsize ||
         fsize - top < CH_MIN)
         return FM_ECORRUPT;
-    /* Each step advances by at least CH_MIN, so this many steps at most. */
-    uint64_t steps_left = (top - FMT_HEAP_OFF) / CH_MIN;
-    while (off < top) {
-        if (steps_left-- == 0 || top - off < CH_MIN)
+    struct chunk_iter it;
+    chunk_iter_init(&it, base, top);
+    for (enum chunk_step step; (step = chunk_next(&it)) != CHUNK_END;) {
+        if (step == CHUNK_BAD)
             return FM_ECORRUPT;
-        memcpy(&head, base + off + F_HEAD, sizeof head);
-        struct chunk c = {off, head & CH_SIZE_MASK,
-                          (head & CH_CINUSE) ? CHUNK_ALLOCATED : CHUNK_FREE,
-                          (head & CH_PUNCHED) != 0};
-        if (c.size < CH_MIN || c.size % CH_ALIGN || c.size > top - off)
-            return FM_ECORRUPT;
+        struct chunk c = {it.c, it.size, (it.head & CH_CINUSE) ? CHUNK_ALLOCATED : CHUNK_FREE,
+                          (it.head & CH_PUNCHED) != 0};
         int r = fn(&c, arg);
         if (r)
             return r;
-        off += c.size;
     }
     memcpy(&head, base + top + F_HEAD, sizeof head);
     struct chunk t = {top, fsize - top, CHUNK_TOP, (head & CH_PUNCHED) != 0};

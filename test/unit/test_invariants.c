@@ -59,9 +59,11 @@ static void expect_caught(struct fm_info *fi, uint64_t off, uint64_t val, const 
 /* First chunk satisfying a predicate, walking from the heap start. */
 static uint64_t find_chunk(struct heap *h, int want_free, uint64_t min_size)
 {
-    for (uint64_t c = FMT_HEAP_OFF; c < h->sb->sb_top; c += ch_size(h, c))
-        if (ch_cinuse(h, c) == !want_free && ch_size(h, c) >= min_size && c != h->sb->sb_dv)
-            return c;
+    struct chunk_iter it;
+    chunk_iter_init(&it, h->base, h->sb->sb_top);
+    while (chunk_next(&it) == CHUNK_NEXT)
+        if (!!(it.head & CH_CINUSE) == !want_free && it.size >= min_size && it.c != h->sb->sb_dv)
+            return it.c;
     return 0;
 }
 
