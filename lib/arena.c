@@ -565,6 +565,12 @@ int fm__arena_grow(void *arena, uint64_t min_size, uint64_t *new_size)
         return err;
     log_crashpoint();
     err = os_allocate(a->fd, cur, target - cur);
+    /* The new size must be on disk before the heap records it in
+     * sb_file_size: a power cut that kept that header page but not the
+     * size would leave a file shorter than its header (FM_ETRUNCATED).
+     * Growth is geometric, so this sync is rare. */
+    if (!err && !a->nosync && !os_break_ordering)
+        err = os_fdatasync(a->fd);
     if (!err) {
         log_crashpoint();
         err = os_map_file(a->base + cur, target - cur, a->fd, cur, false, false);

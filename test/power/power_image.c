@@ -202,21 +202,6 @@ void replay_free(struct replay *rp)
     memset(rp, 0, sizeof *rp);
 }
 
-uint64_t replay_issued_size(const struct replay *rp)
-{
-    uint64_t size = rp->durable.size;
-    for (size_t k = 0; k < rp->npending; k++) {
-        const struct rec *e = &rp->r->recs[rp->pending[k]];
-        if (e->kind == REC_SIZE)
-            size = e->off;
-        else if (e->kind == REC_EXTEND && e->off > size)
-            size = e->off;
-        else if (e->kind == REC_WRITE && !e->from_map && e->off + e->len > size)
-            size = e->off + e->len;
-    }
-    return size;
-}
-
 /* ---- images ------------------------------------------------------------------ */
 
 void image_build(const struct replay *rp, uint64_t *rng, struct disk *out,

@@ -67,9 +67,6 @@ void replay_init(struct replay *rp, const struct record *r, int file);
 /* Replay the records up to (not including) `end`. */
 void replay_to(struct replay *rp, size_t end);
 void replay_free(struct replay *rp);
-/* The file's size as the program saw it at the cut: every pending size
- * change applied. */
-uint64_t replay_issued_size(const struct replay *rp);
 
 /* xorshift64*: the simulator's only source of randomness. */
 uint64_t sim_random(uint64_t *state);

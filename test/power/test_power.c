@@ -10,13 +10,9 @@
  *   - fm_open succeeds and fm_check passes, or fm_open refuses the file
  *     with FM_ECORRUPT or FM_ECHECKSUM and leaves it byte for byte as it
  *     was.  Any other outcome (FM_ETRUNCATED, another error, a crash) is a
- *     mismatch -- but for one known gap, counted apart: FM_ETRUNCATED where
- *     the header records no more than the file's size when the power
- *     failed, i.e. a growth whose new size was not on disk while the
- *     header page recording it was (fm__arena_grow does not sync the new
- *     size before the heap records it).  A header recording more than the
- *     file then had (a shrink that reached the disk before the header
- *     allowing it) is a mismatch.
+ *     mismatch: a growth syncs the new size before the heap records it,
+ *     and a shrink follows the sync of the header allowing it, so the
+ *     file is never shorter than its header says.
  *   - A block linked from a root slot at the last completed sync, still
  *     linked from that slot and allocated in the opened image, never reads
  *     zero where it held data at that sync: no 512-byte sector of it that
@@ -26,15 +22,14 @@
  * The refusals are counted: they are what the power-safe mode must remove.
  *
  *   test_power [--images N] [--seed S] [--scenario NAME[,NAME...]]
- *              [--break-ordering] [--weak-msync] [--strict-growth]
+ *              [--break-ordering] [--weak-msync]
  *              [--expect-mismatches]
  *
  * --images N is per scenario (default 2000, or FM_POWER_IMAGES);
  * --break-ordering sets os_break_ordering (punch at once, truncate before
  * syncing); --expect-mismatches inverts the verdict (for that run);
  * --weak-msync makes msync alone make nothing durable (only a later
- * fdatasync does), the stricter reading of the model; --strict-growth
- * counts FM_ETRUNCATED after a growth as a mismatch (see below).
+ * fdatasync does), the stricter reading of the model.
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -55,14 +50,14 @@
 enum { SECTOR = 512, ROOT_OFF = 4096 };
 
 struct counts {
-    long images, opened, refused_corrupt, refused_checksum, refused_growth, mismatches;
+    long images, opened, refused_corrupt, refused_checksum, mismatches;
 };
 
 struct options {
     long images;
     uint64_t seed;
     const char *only;
-    bool expect_mismatches, strict_growth;
+    bool expect_mismatches;
 };
 
 static char dir[512];
@@ -205,16 +200,6 @@ static const char *check_synced_blocks(struct fm_info *fi, const struct disk *du
 }
 
 /* Open one image; count the outcome; NULL, or the mismatch. */
-/* The file size the image's header records (0 if it has no header). */
-static uint64_t header_size(const struct disk *img)
-{
-    uint64_t size = 0;
-    size_t at = offsetof(struct fmt_superblock, sb_file_size);
-    if (img->size >= at + sizeof size)
-        memcpy(&size, img->buf + at, sizeof size);
-    return size;
-}
-
 static const char *check_image(const char *path, const struct disk *img, const struct replay *rp,
                                const struct options *o, struct counts *c, char *why, size_t why_len)
 {
@@ -225,14 +210,6 @@ static const char *check_image(const char *path, const struct disk *img, const s
     c->images++;
     if (err == FM_ECORRUPT || err == FM_ECHECKSUM) {
         *(err == FM_ECORRUPT ? &c->refused_corrupt : &c->refused_checksum) += 1;
-        return file_is(path, img) ? NULL : "refused, but the file was changed";
-    }
-    if (err == FM_ETRUNCATED && header_size(img) <= replay_issued_size(rp) && !o->strict_growth) {
-        /* The header claims no more than the file had when the power
-         * failed: not a shrink that reached the disk before the header
-         * allowing it, but a growth whose new size is not on disk under a
-         * header page that is (see the top). */
-        c->refused_growth++;
         return file_is(path, img) ? NULL : "refused, but the file was changed";
     }
     if (err) {
@@ -309,14 +286,13 @@ static void run_scenario(const struct workload *w, const struct options *o, stru
         }
     }
     clock_gettime(CLOCK_MONOTONIC, &t2);
-    printf("%-9s %6ld images %6ld opened %6ld refused (%ld FM_ECORRUPT, %ld FM_ECHECKSUM, "
-           "%ld FM_ETRUNCATED after a growth)  %ld mismatches  [%zu crash points, %" PRIu64
+    printf("%-9s %6ld images %6ld opened %6ld refused (%ld FM_ECORRUPT, %ld FM_ECHECKSUM)  "
+           "%ld mismatches  [%zu crash points, %" PRIu64
            " page versions; record %.2f s, images %.2f s]\n",
            w->name, c->images - before.images, c->opened - before.opened,
-           c->refused_corrupt + c->refused_checksum + c->refused_growth - before.refused_corrupt -
-               before.refused_checksum - before.refused_growth,
+           c->refused_corrupt + c->refused_checksum - before.refused_corrupt - before.refused_checksum,
            c->refused_corrupt - before.refused_corrupt, c->refused_checksum - before.refused_checksum,
-           c->refused_growth - before.refused_growth, c->mismatches - before.mismatches, npoints,
+           c->mismatches - before.mismatches, npoints,
            r.page_writes,
            (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
            (double)(t2.tv_sec - t1.tv_sec) + (double)(t2.tv_nsec - t1.tv_nsec) / 1e9);
@@ -345,7 +321,7 @@ static bool chosen(const char *only, const char *name)
 static void usage(void)
 {
     fprintf(stderr, "usage: test_power [--images N] [--seed S] [--scenario NAME[,NAME...]] "
-                    "[--break-ordering] [--weak-msync] [--strict-growth] [--expect-mismatches]\n");
+                    "[--break-ordering] [--weak-msync] [--expect-mismatches]\n");
     exit(2);
 }
 
@@ -368,8 +344,6 @@ int main(int argc, char **argv)
             power_weak_msync = true;
         else if (strcmp(argv[i], "--expect-mismatches") == 0)
             o.expect_mismatches = true;
-        else if (strcmp(argv[i], "--strict-growth") == 0)
-            o.strict_growth = true;
         else
             usage();
     }
@@ -390,10 +364,10 @@ int main(int argc, char **argv)
     rmdir(dir);
     if (!ran)
         usage();
-    printf("total     %6ld images %6ld opened %6ld refused (%ld FM_ECORRUPT, %ld FM_ECHECKSUM, "
-           "%ld FM_ETRUNCATED after a growth)  %ld mismatches\n",
-           c.images, c.opened, c.refused_corrupt + c.refused_checksum + c.refused_growth,
-           c.refused_corrupt, c.refused_checksum, c.refused_growth, c.mismatches);
+    printf("total     %6ld images %6ld opened %6ld refused (%ld FM_ECORRUPT, %ld FM_ECHECKSUM)  "
+           "%ld mismatches\n",
+           c.images, c.opened, c.refused_corrupt + c.refused_checksum, c.refused_corrupt,
+           c.refused_checksum, c.mismatches);
     if (o.expect_mismatches) {
         printf(c.mismatches ? "the broken ordering was caught\n"
                             : "FAIL: the broken ordering went unnoticed\n");
