@@ -23,6 +23,7 @@
 
 #include "api.h"
 #include "arena.h"
+#include "bracket.h"
 #include "error.h"
 #include "names.h"
 #include "op.h"
@@ -44,61 +45,7 @@ static void fork_watch(void)
     fork_watch_err = pthread_atfork(NULL, NULL, fork_counted);
 }
 
-/* ---- operation bracket ----------------------------------------------------- */
-
-/* The arena behind fi, if this process may use it; else NULL with the
- * last error EINVAL (no handle) or FM_EFORKED (a fork's inheritance). */
-static FM_INLINE struct fm_arena *arena_here(struct fm_info *fi)
-{
-    if (!fi) {
-        fm__set_last_error(EINVAL);
-        return NULL;
-    }
-    struct fm_arena *a = arena_of(fi);
-    if (fm_unlikely(arena_inherited(a))) {
-        fm__set_last_error(FM_EFORKED);
-        return NULL;
-    }
-    return a;
-}
-
-/* The arena, if this process may change it: also not read-only (EROFS).
- * Every mutation, the thread caches' fast paths included, passes here. */
-static FM_INLINE struct fm_arena *writable(struct fm_info *fi)
-{
-    struct fm_arena *a = arena_here(fi);
-    if (!a)
-        return NULL;
-    if (a->rdonly) {
-        fm__set_last_error(EROFS);
-        return NULL;
-    }
-    return a;
-}
-
-/* Take the lock and begin one operation (op.h). */
-static void locked_begin(struct fm_arena *a)
-{
-    pthread_mutex_lock(&a->lock);
-    op_begin(&a->heap);
-}
-
-/* End it (commit if it succeeded, else roll back), unlock, report. */
-static int locked_end(struct fm_arena *a, bool ok)
-{
-    int err = op_end(&a->heap, ok);
-    if (!err) {
-        pthread_mutex_unlock(&a->lock);
-        return 0;
-    }
-    char msg[sizeof a->heap.msg];
-    memcpy(msg, a->heap.msg, sizeof msg);
-    pthread_mutex_unlock(&a->lock);
-    if (err == FM_EBADPTR || err == FM_ECORRUPT)
-        op_report(&a->heap, err, msg);
-    fm__set_last_error(err);
-    return err;
-}
+/* ---- pointers -------------------------------------------------------------- */
 
 /* Does p lie in the mapped file?  Its offset goes to *off. */
 static bool in_arena(struct fm_arena *a, const void *p, uint64_t *off)
@@ -203,12 +150,27 @@ int fm_open(const char *path, const struct fm_options *opt, struct fm_info **out
     return 0;
 }
 
+/* compat.c's: forget fi as a target (api.h). */
+static _Atomic(void (*)(struct fm_info *)) close_hook;
+
+void fm__set_close_hook(void (*fn)(struct fm_info *fi))
+{
+    atomic_store(&close_hook, fn);
+}
+
+bool fm__arena_initialised(struct fm_info *fi)
+{
+    return arena_of(fi)->initialised;
+}
+
 int fm_close(struct fm_info *fi)
 {
     if (!fi)
         return 0;
     struct fm_arena *a = arena_of(fi);
-    fm__compat_forget(fi);
+    void (*forget)(struct fm_info *) = atomic_load(&close_hook);
+    if (forget)
+        forget(fi);
     if (arena_inherited(a)) { /* only this process's mapping and descriptor go */
         tc_forget(a);
         fm__arena_abandon(a);
@@ -569,8 +531,3 @@ int fm_trim(struct fm_info *fi, size_t pad)
     return err;
 }
 
-/* ---- the bracket, for lib/names.c --------------------------------------------- */
-
-struct fm_arena *fm__writable(struct fm_info *fi) { return writable(fi); }
-void fm__op_begin(struct fm_arena *a) { locked_begin(a); }
-int fm__op_end(struct fm_arena *a, bool ok) { return locked_end(a, ok); }

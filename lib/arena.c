@@ -21,6 +21,7 @@
 
 #include "error.h"
 #include "os.h"
+#include "recover.h"
 
 /* How many fork()s lie between the first fm_open of this program and this
  * process: bumped in each child (api.c registers the handler).  A handle
@@ -143,41 +144,6 @@ static void state_mark_clean(struct fmt_superblock *sb)
     store_flags(sb, clean.sb_state_flags);
 }
 
-/* ---- recovery -------------------------------------------------------------- */
-
-static int fill_log_pages(struct fm_arena *a);
-
-/* Roll back the log of a dirty arena mapped at a->base (real_size bytes). */
-static int recover(struct fm_arena *a, uint64_t real_size, bool in_place)
-{
-    char *why = a->check_msg;
-    size_t why_len = sizeof a->check_msg;
-    int err = fmt_check_log(a->base, real_size, why, why_len);
-    if (err)
-        return err;
-    struct heap_totals tot;
-    if (in_place) { /* a private mapping already: nothing reaches the file */
-        log_rollback(a->base);
-        err = heap_check(a->base, real_size, &tot, why, why_len);
-    } else {
-        void *priv;
-        if ((err = os_map_private(a->fd, real_size, &priv)))
-            return err;
-        log_rollback(priv);
-        err = heap_check(priv, real_size, &tot, why, why_len);
-        os_unmap(priv, real_size);
-    }
-    if (err)
-        return err == ENOMEM ? err : FM_ECORRUPT;
-    if (!in_place) {
-        if ((err = fill_log_pages(a)))
-            return err;
-        log_rollback(a->base);
-    }
-    a->recovered = true;
-    return 0;
-}
-
 /* ---- holes ----------------------------------------------------------------- */
 
 /*
@@ -223,20 +189,6 @@ static int fill_holes(struct fm_arena *a, uint64_t end)
         uint64_t keep = hole >= FMT_HEAP_OFF ? punched_run_at(a, hole, hole_end) : 0;
         if (keep < hole_end - hole && (err = os_allocate(a->fd, hole + keep,
                                                          hole_end - hole - keep)))
-            return err;
-    }
-    return 0;
-}
-
-/* The pages a rollback will store into get their blocks first (the heap
- * is not trusted yet, so fill_holes cannot run before it). */
-static int fill_log_pages(struct fm_arena *a)
-{
-    const struct fmt_superblock *sb = a->heap.sb;
-    for (uint64_t i = 0; i < sb->sb_log_count; i++) {
-        uint64_t page_off = sb->sb_log[i].off / a->page_size * a->page_size;
-        int err = os_allocate(a->fd, page_off, a->page_size);
-        if (err)
             return err;
     }
     return 0;
@@ -434,8 +386,10 @@ static int open_arena(struct fm_arena *a, const char *path, const struct fm_opti
     a->heap.ctx = a;
     a->heap.mapped_size = map_size;
     a->heap.salt = fmt_salt(a->base);
-    if (dirty && (err = recover(a, map_size, private_view)))
+    if (dirty && (err = recover_log(&a->heap, a->fd, page, map_size, private_view,
+                                    a->check_msg, sizeof a->check_msg)))
         return err;
+    a->recovered = dirty;
     if (!rdonly) {
         uint64_t fsize = a->heap.sb->sb_file_size;
         if ((err = fill_holes(a, fsize < map_size ? fsize : map_size)))
@@ -443,7 +397,7 @@ static int open_arena(struct fm_arena *a, const char *path, const struct fm_opti
     }
     /* Blocks that thread caches held when the process died are free. */
     uint64_t swept;
-    if (dirty && (err = tc_sweep(a, &swept)))
+    if (dirty && (err = recover_sweep(&a->heap, TC_MAX_CHUNK, &swept)))
         return err;
     if (private_view)
         return os_protect_read(a->base, map_size);

@@ -1,25 +1,22 @@
 /*
  * compat.c -- the fmalloc-compatible API: one current target per thread.
  *
- * Layer: api.  A thread that never called fmalloc_set_target() uses the
- * most recently initialised arena (the process default).
+ * Layer: compat, on top of the public calls: it includes only api.h
+ * (fmalloc.h, error.h and two calls of api.c).  A thread that never called
+ * fmalloc_set_target() uses the most recently initialised arena (the
+ * process default).
  */
 #include <errno.h>
 #include <stdatomic.h>
 
 #include "api.h"
-#include "arena.h"
 
 static _Atomic(struct fm_info *) default_target;
 static _Thread_local struct fm_info *thread_target;
 static _Thread_local bool thread_chose;
 
-bool fm__arena_initialised(struct fm_info *fi)
-{
-    return arena_of(fi)->initialised;
-}
-
-void fm__compat_forget(struct fm_info *fi)
+/* fm_close's hook: fi is about to be freed. */
+static void forget(struct fm_info *fi)
 {
     struct fm_info *expected = fi;
     atomic_compare_exchange_strong(&default_target, &expected, NULL);
@@ -38,6 +35,7 @@ struct fm_info *fmalloc_init(const char *filepath, bool *init)
     }
     if (init)
         *init = fm__arena_initialised(fi);
+    fm__set_close_hook(forget);
     atomic_store(&default_target, fi);
     thread_target = fi;
     thread_chose = true;
@@ -46,6 +44,7 @@ struct fm_info *fmalloc_init(const char *filepath, bool *init)
 
 void fmalloc_set_target(struct fm_info *fi)
 {
+    fm__set_close_hook(forget);
     thread_target = fi;
     thread_chose = fi != NULL;
 }

@@ -16,8 +16,8 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "api.h"
 #include "arena.h"
+#include "bracket.h"
 #include "error.h"
 #include "names.h"
 
@@ -254,7 +254,7 @@ static int dir_unbind(struct heap *h, const char *name, size_t len)
 /* Run one directory change as an operation; its error, recorded. */
 static int name_op(struct fm_info *fi, const char *name, size_t *len, struct fm_arena **out)
 {
-    struct fm_arena *a = fm__writable(fi);
+    struct fm_arena *a = writable(fi);
     if (!a)
         return fm_last_error();
     if (!name_ok(name, len)) {
@@ -262,7 +262,7 @@ static int name_op(struct fm_info *fi, const char *name, size_t *len, struct fm_
         return EINVAL;
     }
     *out = a;
-    fm__op_begin(a);
+    locked_begin(a);
     return 0;
 }
 
@@ -277,7 +277,7 @@ int fm_name_bind(struct fm_info *fi, const char *name, fm_off_t off)
         heap_fail(&a->heap, EINVAL);
     else
         dir_bind(&a->heap, name, len, off);
-    return fm__op_end(a, true);
+    return locked_end(a, true);
 }
 
 int fm_name_unbind(struct fm_info *fi, const char *name)
@@ -288,7 +288,7 @@ int fm_name_unbind(struct fm_info *fi, const char *name)
     if (err)
         return err;
     dir_unbind(&a->heap, name, len);
-    return fm__op_end(a, true);
+    return locked_end(a, true);
 }
 
 void *fm_name_malloc(struct fm_info *fi, const char *name, size_t size)
@@ -301,7 +301,7 @@ void *fm_name_malloc(struct fm_info *fi, const char *name, size_t size)
     uint64_t p = fresh_block(h, size);
     if (p)
         dir_bind(h, name, len, p);
-    return fm__op_end(a, p != 0) ? NULL : a->base + p;
+    return locked_end(a, p != 0) ? NULL : a->base + p;
 }
 
 int fm_name_lookup(struct fm_info *fi, const char *name, fm_off_t *off)

@@ -1,7 +1,8 @@
 /*
  * names.h -- the name directory: names bound to offsets, in the arena.
  *
- * Layer: api (beside api.c, whose operation bracket it uses).  Owns the
+ * Layer: names (above bracket.h's operation bracket, below api.c, whose
+ * fm_check runs its check).  Owns the
  * directory blocks (format.h: struct fmt_names_table, fmt_name_entry) and
  * the invariants written there.  The public functions are fm_name_* in
  * fmalloc.h; this header is what the rest of the library calls.
@@ -16,10 +17,5 @@
 /* fm_check's part: verify the directory (lock held).  0, or FM_ECORRUPT
  * with the first violation in msg. */
 int fm__names_check(struct fm_arena *a, char *msg, size_t msg_len);
-
-/* api.c's operation bracket, for the directory's operations. */
-struct fm_arena *fm__writable(struct fm_info *fi);
-void fm__op_begin(struct fm_arena *a);
-int fm__op_end(struct fm_arena *a, bool ok);
 
 #endif

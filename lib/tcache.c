@@ -14,6 +14,7 @@
 #include "error.h"
 #include "op.h"
 #include "os.h"
+#include "recover.h"
 
 /* ---- who may touch a cache ------------------------------------------------------
  *
@@ -332,7 +333,7 @@ void tc_fini(struct fm_arena *a)
     /* The blocks of dropped lists that kept their marker are the only
      * marked chunks left: free them, as recovery would (T4). */
     if (dropped)
-        (void)tc_sweep(a, &swept); /* a failure leaves them allocated: a leak, no harm */
+        (void)recover_sweep(&a->heap, TC_MAX_CHUNK, &swept); /* a failure leaves them allocated: a leak, no harm */
     pthread_mutex_unlock(&a->lock);
     if (damaged)
         report_corrupt(a, why);
@@ -661,47 +662,4 @@ int tc_verify(struct fm_arena *a, uint64_t marked, char *msg, size_t msg_len)
         return FM_ECORRUPT;
     }
     return 0;
-}
-
-int tc_sweep(struct fm_arena *a, uint64_t *swept)
-{
-    struct heap *h = &a->heap;
-    uint64_t *marked = NULL;
-    size_t n = 0, cap = 0;
-    int err = 0;
-    *swept = 0;
-    /* First find them all (freeing merges chunks under the walk), ... */
-    struct chunk_iter it;
-    chunk_iter_init(&it, h->base, h->sb->sb_top);
-    for (enum chunk_step step; (step = chunk_next(&it)) != CHUNK_END;) {
-        uint64_t c = it.c;
-        if (step == CHUNK_BAD) {
-            err = FM_ECORRUPT; /* recovery checked the heap: cannot happen */
-            goto out;
-        }
-        if (!(it.head & CH_CINUSE) || it.size > TC_MAX_CHUNK || !ch_marked(h->base, c, h->salt))
-            continue;
-        if (n == cap) {
-            uint64_t *m = realloc(marked, (cap = cap ? 2 * cap : 256) * sizeof *m);
-            if (!m) {
-                err = ENOMEM;
-                goto out;
-            }
-            marked = m;
-        }
-        marked[n++] = c;
-    }
-    /* ... then free each, one committed operation at a time. */
-    for (size_t i = 0; i < n; i++) {
-        op_begin(h);
-        heap_free(h, marked[i] + CH_PAYLOAD);
-        if (op_end(h, true)) {
-            err = FM_ECORRUPT;
-            goto out;
-        }
-        ++*swept;
-    }
-out:
-    free(marked);
-    return err;
 }

@@ -101,7 +101,5 @@ int tc_collect(struct fm_arena *a, uint64_t **out, size_t *n, char *why, size_t 
 int tc_holds(struct fm_arena *a, uint64_t c, bool *held, char *why, size_t why_len);
 /* T2 against the heap walk's count of marked chunks; 0 or FM_ECORRUPT. */
 int tc_verify(struct fm_arena *a, uint64_t marked, char *msg, size_t msg_len);
-/* Recovery: free every marked chunk (the arena is not shared yet). */
-int tc_sweep(struct fm_arena *a, uint64_t *swept);
 
 #endif
