@@ -9,15 +9,34 @@ void op_abort(struct heap *h)
 {
     log_rollback(h->base);
     h->punch_len = 0;
+    h->poison_len = 0; /* the free is undone: its block keeps the user's bytes */
+}
+
+/* FM_DEBUG >= 3: the whole heap is checked before every commit; a heap the
+ * operation would leave inconsistent fails it (rolled back, FM_ECORRUPT
+ * with the checker's reason), on the path every error takes. */
+static void check_before_commit(struct heap *h)
+{
+    if (FM_DEBUG < 3 || h->err)
+        return;
+    char msg[sizeof h->msg];
+    if (heap_check(h->base, h->mapped_size, NULL, msg, sizeof msg) != 0)
+        heap_failf(h, FM_ECORRUPT, "heap check after the operation: %s", msg);
 }
 
 int op_end(struct heap *h, bool ok)
 {
+    if (ok)
+        check_before_commit(h);
     if (!ok || h->err) {
         op_abort(h);
         return h->err ? h->err : ENOMEM;
     }
     log_commit(h->base);
+    if (FM_DEBUG >= 2 && h->poison_len) { /* the free is final: poison before any punch */
+        heap_poison_freed(h);
+        h->poison_len = 0;
+    }
     if (fm_unlikely(h->punch_len)) {
         h->punch(h->ctx, h->punch_off, h->punch_len);
         h->punch_len = 0;
