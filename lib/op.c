@@ -20,7 +20,8 @@ static void check_before_commit(struct heap *h)
     if (FM_DEBUG < 3 || h->err)
         return;
     char msg[sizeof h->msg];
-    if (heap_check(h->base, h->mapped_size, NULL, msg, sizeof msg) != 0)
+    struct heap_totals tot;
+    if (heap_check(h->base, h->mapped_size, &tot, msg, sizeof msg) != 0)
         heap_failf(h, FM_ECORRUPT, "heap check after the operation: %s", msg);
 }
 
