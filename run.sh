@@ -81,7 +81,7 @@ test_all() {
     }
     tail -1 build/bench-smoke.log
     echo "== totals"
-    python3 scripts/test_totals.py build build-asan build-tsan build-fuzz || rc=1
+    python3 scripts/test_totals.py build build-asan build-tsan build-fuzz build-debug3 || rc=1
     return $rc
 }
 

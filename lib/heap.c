@@ -486,6 +486,27 @@ static void absorb_free(struct heap *h, uint64_t n, uint64_t nsize, bool *was_dv
         bin_unlink(h, n, nsize);
 }
 
+/* FM_DEBUG >= 2: poison the freed block [freed, freed_end) once the free
+ * commits (op_end), all but the words the free chunk m it now lies in uses:
+ * m's head and the links up to F_INDEX (its foot lies at or past freed_end). */
+static void poison_later(struct heap *h, uint64_t m, uint64_t freed, uint64_t freed_end)
+{
+    uint64_t from = freed + CH_PAYLOAD, keep = m + F_INDEX + 8;
+    if (from < keep)
+        from = keep;
+    h->poison_chunk = m;
+    h->poison_off = from;
+    h->poison_len = from < freed_end ? freed_end - from : 0; /* 0: an earlier one is void */
+}
+
+void heap_poison_freed(struct heap *h)
+{
+    uint64_t m = h->poison_chunk, head = ch_head(h, m);
+    if (!(head & (CH_CINUSE | CH_PUNCHED)) && h->poison_off >= m + F_INDEX + 8 &&
+        h->poison_off + h->poison_len <= m + (head & CH_SIZE_MASK))
+        poison_fill(h->base, h->poison_off, h->poison_len);
+}
+
 /* Free chunk c (validated, in use), coalescing with both neighbours. */
 static void free_chunk(struct heap *h, uint64_t c)
 {
@@ -494,6 +515,7 @@ static void free_chunk(struct heap *h, uint64_t c)
     uint64_t size = head & CH_SIZE_MASK;
     uint64_t punched = 0; /* some part of the merged chunk may be holes */
     bool is_dv = false;
+    uint64_t freed = c, freed_end = c + size; /* the block the user gave back */
 
     /* Clear CINUSE first, so a stale header inside a merged chunk never
      * passes for a live block (double-free detection relies on it). */
@@ -526,6 +548,7 @@ static void free_chunk(struct heap *h, uint64_t c)
         set_head(h, c, tsize | CH_PINUSE | top_flags);
         if (is_dv)
             hset(h, SB_OFF(sb_dv), 0);
+        poison_later(h, c, freed, freed_end);
         return;
     }
     if (!chunk_ok(h, next, "chunk size"))
@@ -550,6 +573,7 @@ static void free_chunk(struct heap *h, uint64_t c)
     }
     set_head(h, c, size | CH_PINUSE | punched);
     set_foot(h, c, size);
+    poison_later(h, c, freed, freed_end); /* not into holes: heap_poison_freed */
     if (is_dv)
         hset(h, SB_OFF(sb_dv), c);
     else

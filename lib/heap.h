@@ -37,6 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "format.h"
 #include "log.h"
@@ -60,6 +61,8 @@ struct heap {
      * thread caches' fast paths read on every call. */
     _Alignas(64) uint64_t fresh; /* every byte of the file at or above is still zero */
     uint64_t punch_off, punch_len; /* free chunk to punch once the operation commits */
+    uint64_t poison_chunk, poison_off, poison_len; /* FM_DEBUG >= 2: freed bytes
+                                * to poison after the commit, in free chunk poison_chunk */
     int err;                   /* why the last failed operation failed */
     char msg[256];             /* and in words, for corruption/invalid pointers */
 };
@@ -151,6 +154,29 @@ static inline enum chunk_step chunk_next(struct chunk_iter *it)
     it->next = c + it->size;
     return CHUNK_NEXT;
 }
+/*
+ * FM_DEBUG >= 2: freed payloads are filled with FM_POISON once the free is
+ * final (after its commit: a rollback must find the user's bytes intact),
+ * and a cached block's poison is checked when the cache hands it out again,
+ * so a write after free is reported (FM_ECORRUPT), not inherited.  Only
+ * words the allocator does not use are poisoned (not a free chunk's head,
+ * links or foot; not a cached block's link and marker, T4).
+ */
+#define FM_POISON 0xdbu
+#define FM_POISON_WORD 0xdbdbdbdbdbdbdbdbull
+static inline void poison_fill(char *base, uint64_t off, uint64_t len)
+{
+    memset(base + off, FM_POISON, (size_t)len);
+}
+/* The first word of [off, off+len) (8-aligned) that is not poison, or 0. */
+static inline uint64_t poison_find(const char *base, uint64_t off, uint64_t len)
+{
+    for (uint64_t o = off; o + 8 <= off + len; o += 8)
+        if (word_load(base, o) != FM_POISON_WORD)
+            return o;
+    return 0;
+}
+
 static inline unsigned small_index(uint64_t size) { return (unsigned)(size >> 4); }
 static inline bool is_small(uint64_t size) { return size < CH_TREE_MIN; }
 unsigned tree_index(uint64_t size);
@@ -196,6 +222,10 @@ uint64_t heap_realloc(struct heap *h, uint64_t p, size_t n);
 void heap_zero_block(struct heap *h, uint64_t p, uint64_t zero_from);
 /* Free a payload that heap_validate_block() accepted. */
 void heap_free(struct heap *h, uint64_t p);
+/* FM_DEBUG >= 2, after the commit: poison what the operation's last free
+ * released, if it still lies in that free chunk (the operation may have
+ * carved a new block from it after the free). */
+void heap_poison_freed(struct heap *h);
 /* Is p the payload of a live block?  0, or FM_EBADPTR with h->msg set. */
 int heap_validate_block(struct heap *h, uint64_t p);
 size_t heap_usable(const struct heap *h, uint64_t p);

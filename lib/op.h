@@ -27,6 +27,7 @@ static inline void op_begin(struct heap *h)
 {
     h->err = 0;
     h->punch_len = 0;
+    h->poison_len = 0;
 }
 
 /* Roll the operation back (its stores are undone). */

@@ -246,10 +246,29 @@ FM_COLD static void report_corrupt(struct fm_arena *a, const char *why)
     op_report(&a->heap, FM_ECORRUPT, why);
 }
 
+/* FM_DEBUG >= 2: the block at c, handed out again, lost its poison at
+ * offset bad: something wrote to it after its free.  Reported, not fatal:
+ * the heap's own words are intact (the block's link and marker passed). */
+FM_COLD static void report_write_after_free(struct fm_arena *a, uint64_t c, uint64_t bad)
+{
+    char why[160];
+    snprintf(why, sizeof why,
+             "write after free: block at offset %llu changed at payload byte %llu",
+             (unsigned long long)(c + CH_PAYLOAD), (unsigned long long)(bad - c - CH_PAYLOAD));
+    report_corrupt(a, why);
+}
+
 /* ---- moving blocks between a cache and the heap (arena lock held) -------------- */
 
+/* Words of a cached block below this hold its link and marker (T4); from
+ * here to its end, FM_DEBUG >= 2 keeps poison (heap.h), checked by tc_malloc. */
+#define TC_POISON_OFF (CH_MARKER_OFF + 8)
+
+/* List free block c (its marker committed: its bytes are no one's). */
 static void push(struct fm_arena *a, struct tcache *tc, uint64_t c, unsigned cls)
 {
+    if (FM_DEBUG >= 2)
+        poison_fill(a->base, c + TC_POISON_OFF, ((uint64_t)cls << 4) - TC_POISON_OFF);
     word_store(a->base, c + CH_PAYLOAD, tc->heads[cls]);
     tc->heads[cls] = c;
     tc->counts[cls]++;
@@ -487,9 +506,13 @@ void *tc_malloc(struct fm_arena *a, size_t n)
     if (fm_likely(tc->heads[cls] != 0)) {
         uint64_t c = pop(a, tc, cls);
         if (fm_likely(c != 0)) {
+            uint64_t bad = FM_DEBUG >= 2 ? poison_find(a->base, c + TC_POISON_OFF,
+                                                       nb - TC_POISON_OFF) : 0;
             log_crashpoint();
             word_store(a->base, c + CH_MARKER_OFF, 0); /* T3: allocated from here on */
             leave_counted(a, tc);
+            if (fm_unlikely(bad))
+                report_write_after_free(a, c, bad);
             return a->base + c + CH_PAYLOAD;
         }
         malloc_found_damage(a, tc, cls); /* then a refill serves the call */

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# ci-extra.sh -- the sanitizer, Valgrind, ThreadSanitizer, fuzzing and
-# long power-loss legs of CI.
+# ci-extra.sh -- the sanitizer, Valgrind, ThreadSanitizer, fuzzing, long
+# power-loss and debug-level legs of CI.
 #
-#   scripts/ci-extra.sh            all five steps
+#   scripts/ci-extra.sh            all six steps
 #   CI_EXTRA_STEPS="asan fuzz" scripts/ci-extra.sh
 #
 # Each step builds in its own directory at the repository root:
@@ -18,6 +18,9 @@
 #                         build-fuzz/fuzz-artifacts/
 #   power     build       the power-loss simulator (suite 'power') with
 #                         FM_POWER_IMAGES images per scenario (CI: 2,000)
+#   debug3    build-debug3  -Ddebug_level=3 (poisoned frees, a full heap check
+#                         before every commit): suites 'unit' and 'api' but
+#                         for 'heap' and 'random' (too many operations)
 #
 # Needs meson, ninja, gcc, clang with its libFuzzer/sanitizer runtimes
 # (Debian: clang libclang-rt-14-dev), valgrind and libxxhash-dev.
@@ -29,7 +32,7 @@
 #                     the test's own default, 1000000, takes ~80 s there)
 #   FM_POWER_IMAGES   crash images per scenario in the power step (default
 #                     20000: 100,000 in all, ~6 minutes on 2 cores)
-#   CI_EXTRA_STEPS    which steps to run (default "asan valgrind tsan fuzz power")
+#   CI_EXTRA_STEPS    which steps to run (default "asan valgrind tsan fuzz power debug3")
 #
 # Every step prints a header and its time.  The last line is
 # "N passed, N failed, N skipped": the meson tests of all steps (the fuzzing
@@ -44,7 +47,7 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_PARALLEL=${FUZZ_PARALLEL:-1}
 TSAN_STRESS_OPS=${TSAN_STRESS_OPS:-300000}
 FM_POWER_IMAGES=${FM_POWER_IMAGES:-20000}
-CI_EXTRA_STEPS=${CI_EXTRA_STEPS:-asan valgrind tsan fuzz power}
+CI_EXTRA_STEPS=${CI_EXTRA_STEPS:-asan valgrind tsan fuzz power debug3}
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=1:detect_leaks=1:print_summary=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:print_summary=1}
@@ -271,6 +274,19 @@ step_power() {
         --timeout-multiplier $(((FM_POWER_IMAGES + 1999) / 2000))
 }
 
+# ---- (f) debug level 3 -------------------------------------------------------
+step_debug3() {
+    header "[debug3] debug_level=3 build (build-debug3): suites 'unit' and 'api' less heap, random"
+    setup build-debug3 -Ddebug_level=3 || { note_failure "debug3: meson setup"; return; }
+    ninja -C build-debug3 || { note_failure "debug3: build"; return; }
+    # 'heap' and 'random' are left out: a heap check after each of their
+    # hundreds of thousands of operations takes many minutes; the rest, ~25 s.
+    mapfile -t tests < <(existing_tests build-debug3 invariants tcache format_doc layers \
+        static_names api_names api_names_catch open lock create_race misuse punch regress \
+        version names)
+    mtest debug3 -C build-debug3 --no-rebuild --timeout-multiplier 3 "${tests[@]}"
+}
+
 # ---- main -------------------------------------------------------------------
 for step in $CI_EXTRA_STEPS; do
     start=$SECONDS
@@ -280,6 +296,7 @@ for step in $CI_EXTRA_STEPS; do
     tsan) step_tsan ;;
     fuzz) step_fuzz ;;
     power) step_power ;;
+    debug3) step_debug3 ;;
     *)
         note_failure "unknown step '$step'"
         continue

@@ -533,6 +533,61 @@ static void fork_from_a_cached_thread(void)
     parent_carries_on(fi, live);
 }
 
+/*
+ * Debug level 2 (FM_TEST_DEBUG_LEVEL: the build's debug_level): the payload
+ * of a freed block is poisoned, past the words the allocator uses, and a
+ * thread cache checks the poison when it hands the block out again, so a
+ * write after free reaches the handler.  Levels 0 and 1 do neither.
+ */
+enum { POISON = 0xdb, BIG = 4000 }; /* BIG: past the caches, under the punch size */
+
+static void uaf_payload_reported(void)
+{
+    struct errors e = {0};
+    struct fm_info *fi = fresh();
+    fm_set_error_handler(fi, record_error, &e);
+    unsigned char *p = fm_malloc(fi, UAF_SIZE);
+    require_true(p);
+    memset(p, 0x11, UAF_SIZE);
+    fm_free(fi, p);
+    /* payload words 0 and 1 hold the cache's link and marker */
+    expect_eq(p[16], FM_TEST_DEBUG_LEVEL >= 2 ? POISON : 0x11);
+    p[30] = 0x55;
+    unsigned char *r = fm_malloc(fi, UAF_SIZE);
+    expect_true(r == p); /* the cache is LIFO */
+    if (FM_TEST_DEBUG_LEVEL >= 2) {
+        expect_eq(atomic_load(&e.count), 1);
+        expect_eq(e.last, FM_ECORRUPT);
+        expect_true(strstr(e.msg, "write after free") != NULL);
+        printf("  handler: %s\n", e.msg);
+    } else {
+        expect_eq(atomic_load(&e.count), 0);
+    }
+    expect_eq(fm_check(fi), 0); /* the heap itself is sound */
+    fm_free(fi, r);
+    r = fm_malloc(fi, UAF_SIZE); /* poisoned again by that free: no report */
+    expect_eq(atomic_load(&e.count), FM_TEST_DEBUG_LEVEL >= 2 ? 1 : 0);
+    expect_eq(fm_close(fi), 0);
+}
+
+/* A block the heap takes back (too big for a cache) is poisoned once its
+ * free commits, all but the free chunk's links (payload bytes 0..47). */
+static void freed_payload_poisoned(void)
+{
+    struct fm_info *fi = fresh();
+    unsigned char *p = fm_malloc(fi, BIG), *guard = fm_malloc(fi, BIG);
+    require_true(p && guard);
+    memset(p, 0x11, BIG);
+    fm_free(fi, p);
+    int want = FM_TEST_DEBUG_LEVEL >= 2 ? POISON : 0x11;
+    size_t off = 48;
+    while (off < BIG && p[off] == want)
+        off++;
+    expect_eq(off, BIG);
+    expect_eq(fm_check(fi), 0);
+    expect_eq(fm_close(fi), 0);
+}
+
 int main(void)
 {
     seed = harness_seed();
@@ -541,6 +596,10 @@ int main(void)
     isolated("write after free: wild link", uaf_link_wild, 0);
     isolated("write after free: zero link", uaf_link_zero, 0);
     isolated("write after free: marker", uaf_marker, 0);
+    printf("debug_level %d\n", FM_TEST_DEBUG_LEVEL);
+    isolated("write after free into the payload (reported at debug level 2)",
+             uaf_payload_reported, 0);
+    isolated("a freed payload is poisoned (debug level 2)", freed_payload_poisoned, 0);
     isolated("write after free: default handler aborts", uaf_default_aborts, SIGABRT);
     isolated("write after free, then a crash", uaf_then_crash, 0);
     isolated("... recovery sweeps the dropped blocks", uaf_recovered, 0);
