@@ -16,6 +16,11 @@
  *   - Every fm_* call on one arena is thread-safe, except fm_close(), which
  *     must not race with any other call on the same arena.  After fm_close,
  *     other threads must not use the arena, even as their fmalloc target.
+ *     Calls that change the heap, and the inspection calls, take the
+ *     arena's mutex; only the thread caches' fast paths (Caveats) and the
+ *     address helpers (fm_root, fm_offset, fm_pointer) do not.  The strings
+ *     the library hands out (fm_last_error_detail, fm_check_message) are
+ *     the calling thread's own; fm_strerror's are static.
  *   - Every heap operation is atomic with respect to a process crash: after
  *     a kill at any instruction the next fm_open() recovers the arena to the
  *     state just before or just after that operation.
@@ -43,11 +48,28 @@
  *     corruption that fm_check or the next operation may find (FM_ECORRUPT)
  *     or may not.  A copy taken while the arena is open may catch pages of
  *     an operation half-done, which recovery can refuse; copy a closed arena.
- *   - Thread caches: fm_malloc/fm_free of chunks up to 1040 bytes (requests
- *     up to 1032 bytes) go through a per-thread cache; 64 caches per arena
- *     (later threads take the locked path every time); at most 128 blocks
- *     per size class per cache before half go back to the heap; a thread
- *     that exits leaves its cache to the next thread.  A cached block stays
+ *   - Readers and a writer: a read-write open takes the flock exclusive,
+ *     an FM_RDONLY open shared.  Any number of FM_RDONLY opens may read
+ *     together; none can open while a writer has the arena (FM_ELOCKED),
+ *     and a writer cannot open while any reader has it -- there is no
+ *     reading alongside a writer.  It is a local-file lock: on NFS and other
+ *     network file systems flock may be emulated, per client, or absent,
+ *     and two machines can both open one arena and corrupt it; keep arenas
+ *     on local file systems.
+ *   - Thread caches: only fm_malloc/fm_free (and fmalloc/ffree through them)
+ *     of chunks up to 1040 bytes (requests up to 1032 bytes: the chunk adds
+ *     8 and rounds to 16) go through a per-thread cache, without the arena
+ *     lock; fm_calloc, fm_realloc, fm_memalign, the *_to calls and the
+ *     names take the lock every time.  64 caches per arena (TC_MAX; later
+ *     threads take the locked path every time); each holds, per 16-byte
+ *     size class, at most 128 free blocks (TC_CAP).  They flush: half a
+ *     class when a free finds it full; every 65536 fast-path calls, three
+ *     quarters of what each class did not need since the last time; all of
+ *     them at fm_trim() and fm_close().  A refill takes up to 64 blocks
+ *     under the lock.  A thread that exits leaves its cache, blocks and
+ *     all, to the next thread that claims one.  FM_NOCACHE (or FM_RDONLY)
+ *     opens an arena with no caches: every call locks, and placement is
+ *     deterministic.  A cached block stays
  *     an in-use chunk until flushed, so it does not coalesce and fm_trim()
  *     flushes first.  Its first two words hold the cache's list link and a
  *     marker: a write after free over them is found (FM_ECORRUPT through
@@ -55,6 +77,12 @@
  *     damaged list is dropped -- its blocks leak until fm_close or the next
  *     recovery frees them; writes beyond those words, or into blocks freed
  *     to the heap, are not detected by the caches.
+ *   - Compiler attributes: with GCC or Clang the allocation calls are
+ *     declared malloc/alloc_size/alloc_align (FM_MALLOC_ below says which
+ *     and why).  A program that writes a block through fm_walk's callback,
+ *     having kept the block's pointer from fm_malloc without ever passing
+ *     it to a function, should define FM_NO_ALLOC_ATTRIBUTES before
+ *     including this header (the compiler may keep the block's old values).
  *
  * The file format is described byte for byte in docs/format.md; the API in
  * docs/api.md; the crash model in docs/crash-model.md.
@@ -75,6 +103,46 @@ extern "C" {
 #define FM_API __attribute__((visibility("default")))
 #else
 #define FM_API
+#endif
+
+/*
+ * Allocation attributes, where the compiler has them (__has_attribute:
+ * GCC 5+, Clang); empty elsewhere and with FM_NO_ALLOC_ATTRIBUTES.
+ *   FM_MALLOC_  the returned block is new: no other pointer reaches it and
+ *     it holds no pointers.  Only on fm_malloc, fm_calloc, fm_memalign,
+ *     fmalloc and fcalloc.  Not on the realloc calls: a moved block holds
+ *     the old contents, pointers included (GCC's manual says the same of
+ *     realloc).  Not on fm_malloc_to, fm_calloc_to, fm_realloc_to or
+ *     fm_name_malloc: they store the block's offset in the arena before
+ *     they return, so fm_pointer() of that offset (or of a name's) is a
+ *     second pointer to the block although the returned one never escaped
+ *     -- exactly what the attribute would let the compiler rule out.
+ *   FM_ALLOC_SIZE_(...)  the argument(s) giving the block's size (their
+ *     product for calloc-like calls), for __builtin_object_size and
+ *     _FORTIFY_SOURCE: true of every call that returns a block.  (The
+ *     usable size may be larger; use fm_usable_size() before writing past
+ *     the size asked for, as with malloc_usable_size.)
+ *   FM_ALLOC_ALIGN_(n)  argument n is the block's alignment (fm_memalign).
+ */
+#if defined(__has_attribute) && !defined(FM_NO_ALLOC_ATTRIBUTES)
+#if __has_attribute(__malloc__)
+#define FM_MALLOC_ __attribute__((__malloc__))
+#endif
+#if __has_attribute(__alloc_size__)
+#define FM_ALLOC_SIZE_(...) __attribute__((__alloc_size__(__VA_ARGS__)))
+#endif
+#if __has_attribute(__alloc_align__)
+#define FM_ALLOC_ALIGN_(n) __attribute__((__alloc_align__(n)))
+#endif
+#endif
+#ifndef FM_MALLOC_
+#define FM_MALLOC_
+#endif
+#ifndef FM_ALLOC_SIZE_
+#define FM_ALLOC_SIZE_(...)
+#endif
+#ifndef FM_ALLOC_ALIGN_
+#define FM_ALLOC_ALIGN_(n)
 #endif
 
 /**
@@ -207,28 +275,42 @@ FM_API const char *fm_last_error_detail(void);
  *   list (a write after free) goes to the error handler as FM_ECORRUPT; if
  *   it returns, the call is served from the heap.
  */
-FM_API void *fm_malloc(struct fm_info *fi, size_t size);
-/** Zeroed n*size bytes; NULL with ENOMEM if n*size overflows. */
-FM_API void *fm_calloc(struct fm_info *fi, size_t n, size_t size);
+FM_API void *fm_malloc(struct fm_info *fi, size_t size) FM_MALLOC_ FM_ALLOC_SIZE_(2);
+/**
+ * Zeroed n*size bytes, 16-byte aligned (always under the arena lock; memory
+ * fresh from the file's growth is not written again).
+ * @return the block, or NULL with errno ENOMEM (also if n*size overflows),
+ *   EINVAL, EROFS, EIO or EPERM, as fm_malloc().
+ */
+FM_API void *fm_calloc(struct fm_info *fi, size_t n, size_t size) FM_MALLOC_ FM_ALLOC_SIZE_(2, 3);
 /**
  * Resize a block.  NULL p is fm_malloc(size).  size 0 frees p and returns
  * NULL (as glibc does).  Shrinks in place; grows in place into a following
  * free chunk or the top before moving.  On failure returns NULL, leaves p
  * untouched, errno ENOMEM (no room), EINVAL (p is not a live block: the
- * error handler was called), EROFS or EIO (heap corruption found).
+ * error handler was called), EROFS, EIO (heap corruption found) or EPERM
+ * (FM_EFORKED).  Not FM_MALLOC_: the block keeps p's contents.
  */
-FM_API void *fm_realloc(struct fm_info *fi, void *p, size_t size);
-/** `size` bytes aligned to `alignment` (a power of two, up to 1 GiB). EINVAL otherwise. */
-FM_API void *fm_memalign(struct fm_info *fi, size_t alignment, size_t size);
+FM_API void *fm_realloc(struct fm_info *fi, void *p, size_t size) FM_ALLOC_SIZE_(3);
+/**
+ * `size` bytes aligned to `alignment` (a power of two, up to 1 GiB; below
+ * 16 the block is 16-byte aligned anyway).
+ * @return the block, or NULL with errno EINVAL (a bad alignment, or NULL
+ *   fi), ENOMEM, EROFS, EIO or EPERM, as fm_malloc().
+ */
+FM_API void *fm_memalign(struct fm_info *fi, size_t alignment, size_t size)
+    FM_MALLOC_ FM_ALLOC_SIZE_(3) FM_ALLOC_ALIGN_(2);
 /**
  * Free a block.  NULL is a no-op.  An invalid pointer (outside the heap,
  * misaligned, not a block start, already free) never corrupts the heap: it
  * is reported through the error handler (default: message and abort()).
- * A NULL fi or a read-only arena only sets errno (EINVAL, EROFS).
+ * A NULL fi, a read-only arena or an inherited handle only sets errno
+ * (EINVAL, EROFS, EPERM) and fm_last_error().
  */
 FM_API void fm_free(struct fm_info *fi, void *p);
 /** Bytes usable in the block p (at least what was asked); 0 for NULL or
- * anything that is not a live block (a freed one included). */
+ * anything that is not a live block (a freed one included); no error is
+ * reported.  Works on FM_RDONLY arenas; 0 on an inherited handle. */
 FM_API size_t fm_usable_size(struct fm_info *fi, const void *p);
 
 /**
@@ -239,16 +321,22 @@ FM_API size_t fm_usable_size(struct fm_info *fi, const void *p);
  * FM_ECORRUPT).
  */
 typedef void (*fm_error_handler)(struct fm_info *fi, int err, const char *msg, void *arg);
-/** Install a handler (NULL restores the default: print to stderr, abort). */
+/** Install a handler (NULL restores the default: print to stderr, abort).
+ * One per arena, shared by its threads; it runs in the thread whose call
+ * found the problem, with the arena unlocked (it may call fm_* on it).
+ * Does nothing for a NULL fi or an inherited handle. */
 FM_API void fm_set_error_handler(struct fm_info *fi, fm_error_handler fn, void *arg);
 
-/** The 8 KiB app root region at offset 4096, zero-filled at creation. */
+/** The 8 KiB app root region at offset 4096, zero-filled at creation; NULL
+ * for a NULL fi.  Needs no lock; works on an inherited handle. */
 FM_API void *fm_root(struct fm_info *fi);
-/** Size in bytes of the app root region (8192). */
+/** Size in bytes of the app root region (8192, whatever fi is). */
 FM_API size_t fm_root_size(struct fm_info *fi);
-/** Offset of p from the start of the file; 0 for NULL or a pointer outside the mapping. */
+/** Offset of p from the start of the file; 0 for NULL p or fi, or a pointer
+ * outside the mapping.  Needs no lock; works on an inherited handle. */
 FM_API fm_off_t fm_offset(struct fm_info *fi, const void *p);
-/** Pointer for an offset; 0 -> NULL; NULL too for an offset outside the mapping. */
+/** Pointer for an offset; 0 -> NULL; NULL too for a NULL fi or an offset
+ * outside the mapping.  Needs no lock; works on an inherited handle. */
 FM_API void *fm_pointer(struct fm_info *fi, fm_off_t off);
 
 /**
@@ -259,9 +347,12 @@ FM_API void *fm_pointer(struct fm_info *fi, fm_off_t off);
  * free space cannot be told apart cheaply and corrupts the heap (the
  * caller's bug, like writing to freed memory).
  * Whatever *slot held before is overwritten (not freed).
- * @return the block, or NULL with errno set (*slot unchanged).
+ * Not FM_MALLOC_ (nor are the other *_to calls and fm_name_malloc): the
+ * stored offset is a second way to the block.
+ * @return the block, or NULL with errno set as by fm_malloc() (*slot
+ *   unchanged).
  */
-FM_API void *fm_malloc_to(struct fm_info *fi, fm_off_t *slot, size_t size);
+FM_API void *fm_malloc_to(struct fm_info *fi, fm_off_t *slot, size_t size) FM_ALLOC_SIZE_(3);
 /**
  * fm_malloc_to() of n*size zero-filled bytes: the block is zeroed before it
  * is linked, in the same atomic step, so a crash never leaves *slot pointing
@@ -269,10 +360,13 @@ FM_API void *fm_malloc_to(struct fm_info *fi, fm_off_t *slot, size_t size);
  * @return the block, or NULL with errno ENOMEM (also if n*size overflows),
  *   EINVAL (bad slot), EROFS or EIO, as fm_malloc_to().
  */
-FM_API void *fm_calloc_to(struct fm_info *fi, fm_off_t *slot, size_t n, size_t size);
+FM_API void *fm_calloc_to(struct fm_info *fi, fm_off_t *slot, size_t n, size_t size)
+    FM_ALLOC_SIZE_(3, 4);
 /** Free the block *slot links and set *slot to 0, in one atomic step.  The
  * slot is read under the arena lock: 0 (also when another thread cleared it
- * first) is a no-op. */
+ * first) is a no-op.  A bad slot, a NULL fi, a read-only arena or an
+ * inherited handle only sets errno (EINVAL, EROFS, EPERM); a slot that links
+ * no live block goes to the error handler (FM_EBADPTR), as fm_free. */
 FM_API void fm_free_from(struct fm_info *fi, fm_off_t *slot);
 /**
  * fm_realloc() of the block *slot links, storing the new offset in *slot in
@@ -281,7 +375,7 @@ FM_API void fm_free_from(struct fm_info *fi, fm_off_t *slot);
  * inside the block itself is refused with EINVAL (it would move with the block).
  * @return the (possibly moved) block, or NULL with errno set (*slot unchanged).
  */
-FM_API void *fm_realloc_to(struct fm_info *fi, fm_off_t *slot, size_t size);
+FM_API void *fm_realloc_to(struct fm_info *fi, fm_off_t *slot, size_t size) FM_ALLOC_SIZE_(3);
 
 /** Heap figures.  allocated_bytes + free_bytes == heap_size whenever fm_stats
  * returns 0.  Blocks held by thread caches count as free (they are free to
@@ -313,16 +407,25 @@ FM_API int fm_stats(struct fm_info *fi, struct fm_stats *st);
  * Never crashes on a damaged file.
  */
 FM_API int fm_check(struct fm_info *fi);
-/** Description of the last violation fm_check() found on this arena ("" if
- * none); with a NULL fi, fm_last_error_detail(). */
+/**
+ * Description of the violation the calling thread's last fm_check(),
+ * fm_stats() or fm_walk() of this arena found ("" if it found none).
+ * Thread-safe: each thread reads its own copy, which other threads' checks
+ * do not change; it stays valid until this thread's next check or
+ * fm_check_message call, or fm_close.  A thread that has not checked this
+ * arena gets a copy of the arena's last message (any thread's check, or
+ * the open's); on an inherited handle, "".  With a NULL fi,
+ * fm_last_error_detail().  Never NULL.
+ */
 FM_API const char *fm_check_message(struct fm_info *fi);
 /**
  * Call fn(p, usable_size, arg) for every allocated block in address order
  * (blocks held by thread caches are free, and skipped); stop early when fn
- * returns non-zero and return that value.  fn must not call fm_* functions
- * on the same arena.
- * @return 0, fn's non-zero value, FM_ECORRUPT, ENOMEM, EINVAL (NULL fi/fn)
- *   or FM_EFORKED.
+ * returns non-zero and return that value.  The arena is locked meanwhile
+ * (its caches stopped): fn must not call fm_* functions on the same arena.
+ * A block written in fn: see "Compiler attributes" in Caveats.
+ * @return 0, fn's non-zero value, FM_ECORRUPT (message in
+ *   fm_check_message()), ENOMEM, EINVAL (NULL fi/fn) or FM_EFORKED.
  */
 FM_API int fm_walk(struct fm_info *fi, int (*fn)(void *p, size_t size, void *arg), void *arg);
 
@@ -383,7 +486,7 @@ FM_API int fm_name_unbind(struct fm_info *fi, const char *name);
  * @return the block, or NULL with errno EEXIST (the name is bound), EINVAL
  *   (NULL fi, bad name), EROFS, ENOMEM or EIO (damaged directory or heap).
  */
-FM_API void *fm_name_malloc(struct fm_info *fi, const char *name, size_t size);
+FM_API void *fm_name_malloc(struct fm_info *fi, const char *name, size_t size) FM_ALLOC_SIZE_(3);
 /**
  * Call fn(name, off, arg) for every bound name, in table order; stop early
  * when fn returns non-zero and return that value.  The arena is locked
@@ -398,20 +501,39 @@ FM_API int fm_name_iterate(struct fm_info *fi,
  * ------------------------------------------------------------------------- */
 
 /**
- * Create-or-open `filepath` with default options and make it the current
- * target (of this thread, and of threads that never chose one).
- * @param[out] init true if the file was created or initialised, may be NULL
- * @return the arena, or NULL with errno set and fm_last_error() the code.
+ * fm_open(filepath) with FM_CREATE and default options (1 MiB, 1 TiB of
+ * address space, mode 0644), then make the arena the calling thread's
+ * current target and the process default (the target of every thread that
+ * never chose one).  Call it once per file: a second open of the same file,
+ * in this process too, fails with FM_ELOCKED.  Close with fm_close(), which
+ * clears the default if it is this arena, and the closing thread's own
+ * target (that thread then has none until it sets one).  Thread-safe.
+ * @param[out] init true if this call created or initialised the arena,
+ *   false if it opened an existing one; may be NULL
+ * @return the arena, or NULL with fm_last_error() fm_open's code and
+ *   errno its errno value (FM_ELOCKED EBUSY, FM_ECORRUPT EIO, other FM_E*
+ *   EINVAL); fm_last_error_detail() says why.
  */
 FM_API struct fm_info *fmalloc_init(const char *filepath, bool *init);
-/** Set the calling thread's current target arena (NULL: use the default). */
+/** Set the calling thread's current target arena; NULL makes it follow the
+ * process default again.  Affects only the calling thread. */
 FM_API void fmalloc_set_target(struct fm_info *fi);
-/** The calling thread's current target (NULL if none). */
+/** The calling thread's chosen target, or (if it chose none) the process
+ * default, or NULL.  Other threads that chose an arena keep it after an
+ * fm_close: set theirs before closing it. */
 FM_API struct fm_info *fmalloc_target(void);
-FM_API void *fmalloc(size_t size);
+/** fm_malloc(fmalloc_target(), size); NULL with errno EINVAL (and
+ * fm_last_error() EINVAL) when the thread has no target. */
+FM_API void *fmalloc(size_t size) FM_MALLOC_ FM_ALLOC_SIZE_(1);
+/** fm_free(fmalloc_target(), p).  NULL does nothing; with no target only
+ * the error (EINVAL) is set.  p must belong to the current target: one of
+ * another arena goes to the error handler (FM_EBADPTR). */
 FM_API void ffree(void *p);
-FM_API void *fcalloc(size_t n, size_t size);
-FM_API void *frealloc(void *p, size_t size);
+/** fm_calloc(fmalloc_target(), n, size); NULL with EINVAL without a target. */
+FM_API void *fcalloc(size_t n, size_t size) FM_MALLOC_ FM_ALLOC_SIZE_(1, 2);
+/** fm_realloc(fmalloc_target(), p, size); NULL with EINVAL without a target
+ * (p is then untouched). */
+FM_API void *frealloc(void *p, size_t size) FM_ALLOC_SIZE_(2);
 
 /* ---------------------------------------------------------------------------
  * Typed relative pointers.

@@ -45,6 +45,25 @@ static void fork_watch(void)
     fork_watch_err = pthread_atfork(NULL, NULL, fork_counted);
 }
 
+/* ---- check messages ---------------------------------------------------------- */
+
+/* a->check_msg is rewritten by every thread's next check: fm_check_message
+ * hands each thread its own copy, taken under the lock, of the message its
+ * last check (fm_check, fm_stats, fm_walk) of that arena left.  key names
+ * the open it belongs to (check_key: never 0, never reused in the process). */
+static atomic_uint_fast64_t check_keys;
+static _Thread_local struct {
+    uint64_t key;
+    char msg[sizeof ((struct fm_arena *)0)->check_msg];
+} my_check;
+
+/* Keep this thread's copy of a's message (arena lock held). */
+static void keep_check_msg(struct fm_arena *a)
+{
+    my_check.key = a->check_key;
+    memcpy(my_check.msg, a->check_msg, sizeof my_check.msg);
+}
+
 /* ---- pointers -------------------------------------------------------------- */
 
 /* Does p lie in the mapped file?  Its offset goes to *off. */
@@ -146,6 +165,7 @@ int fm_open(const char *path, const struct fm_options *opt, struct fm_info **out
         return err;
     }
     a->forks = forks;
+    a->check_key = atomic_fetch_add_explicit(&check_keys, 1, memory_order_relaxed) + 1;
     *out = &a->pub;
     return 0;
 }
@@ -436,6 +456,7 @@ int fm_check(struct fm_info *fi)
         err = tc_verify(a, tot.cached_count, a->check_msg, sizeof a->check_msg);
     if (!err)
         err = fm__names_check(a, a->check_msg, sizeof a->check_msg);
+    keep_check_msg(a);
     tc_unlock_all(a);
     pthread_mutex_unlock(&a->lock);
     return err;
@@ -443,7 +464,20 @@ int fm_check(struct fm_info *fi)
 
 const char *fm_check_message(struct fm_info *fi)
 {
-    return fi ? arena_of(fi)->check_msg : fm_last_error_detail();
+    if (!fi)
+        return fm_last_error_detail();
+    struct fm_arena *a = arena_of(fi);
+    if (my_check.key != a->check_key) {
+        /* No check of this open by this thread: the arena's last message
+         * (another thread's, or the open's).  Not in a forked child, where
+         * the lock may have been copied held. */
+        if (arena_inherited(a))
+            return "";
+        pthread_mutex_lock(&a->lock);
+        keep_check_msg(a);
+        pthread_mutex_unlock(&a->lock);
+    }
+    return my_check.msg;
 }
 
 int fm_stats(struct fm_info *fi, struct fm_stats *st)
@@ -454,6 +488,7 @@ int fm_stats(struct fm_info *fi, struct fm_stats *st)
         return st ? fm_last_error() : EINVAL;
     pthread_mutex_lock(&a->lock);
     int err = check_locked(a, &tot);
+    keep_check_msg(a);
     tc_unlock_all(a);
     const struct fmt_superblock *sb = a->heap.sb;
     memset(st, 0, sizeof *st);
@@ -484,6 +519,7 @@ int fm_walk(struct fm_info *fi, int (*fn)(void *p, size_t size, void *arg), void
     uint64_t *cached;
     size_t ncached, next_cached = 0;
     if ((ret = tc_collect(a, &cached, &ncached, a->check_msg, sizeof a->check_msg)) != 0) {
+        keep_check_msg(a);
         tc_unlock_all(a);
         pthread_mutex_unlock(&a->lock);
         return ret;
@@ -505,6 +541,7 @@ int fm_walk(struct fm_info *fi, int (*fn)(void *p, size_t size, void *arg), void
             ret = fn(a->base + it.c + CH_PAYLOAD, (size_t)(it.size - CH_OVERHEAD), arg);
     }
     free(cached);
+    keep_check_msg(a);
     tc_unlock_all(a);
     pthread_mutex_unlock(&a->lock);
     return ret;

@@ -54,7 +54,8 @@ struct fm_arena {
     unsigned npunch;
     fm_error_handler err_fn;
     void *err_arg;
-    char check_msg[256];
+    char check_msg[256];         /* last check's message (under the lock); callers read a copy (api.c) */
+    uint64_t check_key;          /* unique per open in this process: keys that copy */
     /* One locked operation at a time (the log is single).  On a cache line
      * of its own: taking it must not evict what the fast paths read. */
     _Alignas(64) pthread_mutex_t lock;

@@ -33,6 +33,9 @@
  * is deterministic (see getrandom below), so a saved input replays.
  * FUZZ_TRACE=1 prints each operation as it runs.
  */
+/* OP_TOO_BIG asks for impossible sizes on purpose: without this the
+ * compiler's alloc_size checks warn about them. */
+#define FM_NO_ALLOC_ATTRIBUTES
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
