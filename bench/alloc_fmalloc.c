@@ -101,20 +101,4 @@ static const char *fmb_version(void)
     return buf;
 }
 
-const struct bench_alloc bench_alloc_fmalloc = {
-    .name = "fmalloc",
-    .persistent = true,
-    .version = fmb_version,
-    .open = fmb_open,
-    .close = fmb_close,
-    .malloc = fmb_malloc,
-    .free = fmb_free,
-    .realloc = fmb_realloc,
-    .root = fmb_root,
-    .offset_of = fmb_offset_of,
-    .pointer_at = fmb_pointer_at,
-    .alloc_to = fmb_alloc_to,
-    .persist = fmb_persist,
-    .stats = fmb_stats,
-    .mapping = fmb_mapping,
-};
+BENCH_PERSISTENT_ARM(fmalloc, fmb);

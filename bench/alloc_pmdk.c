@@ -124,20 +124,4 @@ static const char *pmb_version(void)
     return buf;
 }
 
-const struct bench_alloc bench_alloc_pmdk = {
-    .name = "pmdk",
-    .persistent = true,
-    .version = pmb_version,
-    .open = pmb_open,
-    .close = pmb_close,
-    .malloc = pmb_malloc,
-    .free = pmb_free,
-    .realloc = pmb_realloc,
-    .root = pmb_root,
-    .offset_of = pmb_offset_of,
-    .pointer_at = pmb_pointer_at,
-    .alloc_to = pmb_alloc_to,
-    .persist = pmb_persist,
-    .stats = pmb_stats,
-    .mapping = pmb_mapping,
-};
+BENCH_PERSISTENT_ARM(pmdk, pmb);

@@ -79,6 +79,21 @@ struct bench_alloc {
     void *(*mapping)(void);
 };
 
+/*
+ * The table of a persistent arm written in C whose functions are all named
+ * P_<member> (bench_alloc_NAME, named "NAME"): one spelling of the member
+ * list for every such arm, so none can miss a member.
+ */
+#define BENCH_MEMBER(P, m) .m = P##_##m,
+#define BENCH_PERSISTENT_ARM(NAME, P)                                                              \
+    const struct bench_alloc bench_alloc_##NAME = {                                                \
+        .name = #NAME, .persistent = true, BENCH_MEMBER(P, version) BENCH_MEMBER(P, open)          \
+        BENCH_MEMBER(P, close) BENCH_MEMBER(P, malloc) BENCH_MEMBER(P, free)                       \
+        BENCH_MEMBER(P, realloc) BENCH_MEMBER(P, root) BENCH_MEMBER(P, offset_of)                  \
+        BENCH_MEMBER(P, pointer_at) BENCH_MEMBER(P, alloc_to) BENCH_MEMBER(P, persist)             \
+        BENCH_MEMBER(P, stats) BENCH_MEMBER(P, mapping)                                            \
+    }
+
 extern const struct bench_alloc bench_alloc_glibc;
 extern const struct bench_alloc bench_alloc_jemalloc;
 extern const struct bench_alloc bench_alloc_mimalloc;

@@ -473,9 +473,8 @@ static void table_throughput(FILE *o, int w, const char *extra_head, const char 
     fprintf(o, "\n");
 }
 
-static void section_churn(FILE *o)
+static void section_churn(FILE *o, const struct params *P)
 {
-    const struct params *P = opt.P;
     section_head(o, "1. Small-object churn",
             "%s slots, %s operations, sizes %u–%u B uniform. Each operation picks a slot at "
             "random: frees its block if it holds one, else allocates one and writes its first "
@@ -484,9 +483,8 @@ static void section_churn(FILE *o)
     table_throughput(o, W_CHURN, NULL, NULL);
 }
 
-static void section_mixed(FILE *o)
+static void section_mixed(FILE *o, const struct params *P)
 {
-    const struct params *P = opt.P;
     section_head(o, "2. Mixed sizes with realloc",
             "%s slots, %s operations, sizes %u B–%u KiB log-uniform. 10%% of the operations are "
             "`realloc` of the slot's block to a new size (of NULL when the slot is empty); the "
@@ -497,10 +495,8 @@ static void section_mixed(FILE *o)
     table_throughput(o, W_MIXED, " reallocs |", "reallocs");
 }
 
-static void section_list(FILE *o)
+static void section_list(FILE *o, const struct params *P, int w)
 {
-    const struct params *P = opt.P;
-    int w = W_LIST;
     section_head(o, "3. Persistent linked list",
             "%s nodes of %u B appended to a list whose head is in the arena's root. "
             "Persistent arms: one process builds the list and closes the arena, a fresh process "
@@ -528,10 +524,8 @@ static void section_list(FILE *o)
     fprintf(o, "\n");
 }
 
-static void section_frag(FILE *o)
+static void section_frag(FILE *o, const struct params *P, int w)
 {
-    const struct params *P = opt.P;
-    int w = W_FRAG;
     section_head(o, "4. Fragmentation",
             "%s blocks of %u–%u B, a random half of them freed, then %s blocks of %u–%u B. "
             "Live bytes = the bytes asked for by the blocks still held. Footprint = file blocks "
@@ -554,10 +548,8 @@ static void section_frag(FILE *o)
     fprintf(o, "\n");
 }
 
-static void section_threads(FILE *o)
+static void section_threads(FILE *o, const struct params *P, int w)
 {
-    const struct params *P = opt.P;
-    int w = W_THREADS;
     section_head(o, "5. Two threads, one heap",
             "Workload 1 run by 2 threads at once on one heap (one arena for the persistent "
             "arms), each thread with its own %s slots and %s operations. Aggregate throughput = "
@@ -735,15 +727,15 @@ static void write_report(FILE *o)
     }
     fprintf(o, "\n");
     if (opt.wl_on[W_CHURN])
-        section_churn(o);
+        section_churn(o, opt.P);
     if (opt.wl_on[W_MIXED])
-        section_mixed(o);
+        section_mixed(o, opt.P);
     if (opt.wl_on[W_LIST])
-        section_list(o);
+        section_list(o, opt.P, W_LIST);
     if (opt.wl_on[W_FRAG])
-        section_frag(o);
+        section_frag(o, opt.P, W_FRAG);
     if (opt.wl_on[W_THREADS])
-        section_threads(o);
+        section_threads(o, opt.P, W_THREADS);
     if (on(W_REOPEN, A_FMALLOC))
         section_reopen(o);
     if (opt.arm_on[A_FMALLOC])
@@ -786,6 +778,22 @@ static void write_tsv(FILE *o)
 }
 
 /* ---- main ------------------------------------------------------------------ */
+
+/* Writes `path` with `write` (nothing when path is NULL); false, having
+ * said why, when the file cannot be created. */
+static bool write_file(const char *path, void (*print)(FILE *))
+{
+    if (!path)
+        return true;
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        perror(path);
+        return false;
+    }
+    print(f);
+    fclose(f);
+    return true;
+}
 
 static void find_worker(void)
 {
@@ -881,23 +889,7 @@ int main(int argc, char **argv)
             (double)time(NULL) - t0);
 
     write_report(stdout);
-    if (opt.md) {
-        FILE *f = fopen(opt.md, "w");
-        if (!f) {
-            perror(opt.md);
-            return 1;
-        }
-        write_report(f);
-        fclose(f);
-    }
-    if (opt.tsv) {
-        FILE *f = fopen(opt.tsv, "w");
-        if (!f) {
-            perror(opt.tsv);
-            return 1;
-        }
-        write_tsv(f);
-        fclose(f);
-    }
+    if (!write_file(opt.md, write_report) || !write_file(opt.tsv, write_tsv))
+        return 1;
     return failures ? 1 : 0;
 }

@@ -158,42 +158,36 @@ int os_lock(int fd, bool exclusive)
     return r == 0 ? 0 : errno;
 }
 
-int os_pread(int fd, void *buf, size_t len, uint64_t off)
+/* Reads into rbuf, or writes wbuf when rbuf is NULL, all len bytes at off:
+ * the one loop both calls need (EINTR retried, short transfers resumed). */
+static int transfer_all(int fd, char *rbuf, const char *wbuf, size_t len, uint64_t off)
 {
-    char *p = buf;
-    while (len > 0) {
-        ssize_t n = pread(fd, p, len, (off_t)off);
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = rbuf ? pread(fd, rbuf + done, len - done, (off_t)(off + done))
+                         : pwrite(fd, wbuf + done, len - done, (off_t)(off + done));
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
             return errno;
-        if (n == 0)
+        if (n == 0 && rbuf)
             return EIO; /* short file: callers check sizes first */
-        p += n;
-        len -= (size_t)n;
-        off += (uint64_t)n;
+        done += (size_t)n;
     }
     return 0;
 }
 
+int os_pread(int fd, void *buf, size_t len, uint64_t off)
+{
+    return transfer_all(fd, buf, NULL, len, off);
+}
+
 int os_pwrite(int fd, const void *buf, size_t len, uint64_t off)
 {
-    const char *p = buf;
-#if FM_TEST_HOOKS
-    const size_t traced_len = len;
-    const uint64_t traced_off = off;
-#endif
-    while (len > 0) {
-        ssize_t n = pwrite(fd, p, len, (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return errno;
-        p += n;
-        len -= (size_t)n;
-        off += (uint64_t)n;
-    }
-    TRACE(.op = OS_TRACE_PWRITE, .fd = fd, .off = traced_off, .len = traced_len, .data = buf);
+    int err = transfer_all(fd, NULL, buf, len, off);
+    if (err)
+        return err;
+    TRACE(.op = OS_TRACE_PWRITE, .fd = fd, .off = off, .len = len, .data = buf);
     return 0;
 }
 

@@ -31,16 +31,12 @@ static uint64_t seed;
 
 static struct fm_info *open_arena(unsigned flags)
 {
-    struct fm_options o = {.flags = flags | FM_NOSYNC};
-    struct fm_info *fi;
-    require_eq(fm_open(path, &o, &fi), 0);
-    return fi;
+    return require_open(path, (struct fm_options){.flags = flags | FM_NOSYNC});
 }
 
 static struct fm_info *fresh(void)
 {
-    unlink(path);
-    return open_arena(FM_CREATE);
+    return fresh_arena(path, (struct fm_options){.flags = FM_NOSYNC});
 }
 
 struct errors {

@@ -19,13 +19,7 @@
 
 static struct fm_info *open_arena(const char *path, unsigned flags)
 {
-    struct fm_options opt = {.flags = flags};
-    struct fm_info *fi = NULL;
-    int err = fm_open(path, &opt, &fi);
-    if (err)
-        fprintf(stderr, "fm_open(%s): %s\n", path, fm_last_error_detail());
-    require_true(err == 0);
-    return fi;
+    return require_open(path, (struct fm_options){.flags = flags});
 }
 
 static void test_basics(struct fm_info *fi)
