@@ -177,13 +177,14 @@ struct fm_info {
 #define FM_RDONLY 0x4u  /**< map read-only, share the file with other readers */
 #define FM_NOSYNC 0x8u  /**< skip msync/fdatasync at open and close (process crashes stay covered, OS crashes do not) */
 #define FM_NOCACHE 0x10u /**< no per-thread caches: every call takes the arena lock (placement is deterministic) */
+#define FM_DURABLE 0x20u /**< power-safe commits: the file changes only at fm_commit(), through a redo journal; a crash loses what was not committed */
 /**@}*/
 
 /** Options for fm_open(); a zero-initialised struct means the defaults. */
 struct fm_options {
     uint64_t initial_size; /**< size in bytes of a new file (default 1 MiB; at least 64 KiB) */
     uint64_t max_size;     /**< most the file may grow to; address space reserved (default 1 TiB) */
-    unsigned flags;        /**< FM_CREATE, FM_EXCL, FM_RDONLY, FM_NOSYNC, FM_NOCACHE */
+    unsigned flags;        /**< FM_CREATE, FM_EXCL, FM_RDONLY, FM_NOSYNC, FM_NOCACHE, FM_DURABLE */
     mode_t mode;           /**< permissions of a new file (default 0644) */
 };
 
@@ -242,6 +243,24 @@ FM_API int fm_close(struct fm_info *fi);
  *   (a handle inherited through fork), or the errno of the failed call.
  */
 FM_API int fm_sync(struct fm_info *fi);
+
+/**
+ * Commit: make the arena's whole state -- every block, every byte of user
+ * data in the arena and the root region, the file's size and its free
+ * space -- durable as one atomic step.
+ *
+ * In an FM_DURABLE arena, nothing reaches the file between commits; when
+ * fm_commit returns, an OS crash or a power cut at any later instant
+ * leaves an arena that opens at this commit or a later one
+ * (docs/crash-model.md).  The commit is a quiescent point: no other
+ * thread may store into the arena while it runs.  fm_sync and fm_close
+ * commit as well.  In the default mode it is fm_sync (durable, not
+ * atomic against a power cut).
+ * @return 0, EROFS on a read-only arena, EINVAL for a NULL fi, FM_EFORKED,
+ *   or the errno of the failed write or sync (the arena then stays at its
+ *   previous commit on disk; the next commit retries).
+ */
+FM_API int fm_commit(struct fm_info *fi);
 
 /**
  * The version of the library the program runs with, which may differ from

@@ -199,7 +199,7 @@ static int fill_holes(struct fm_arena *a, uint64_t end)
 static int check_options(const struct fm_options *o, uint64_t page, struct fm_options *out)
 {
     *out = o ? *o : (struct fm_options){0};
-    unsigned known = FM_CREATE | FM_EXCL | FM_RDONLY | FM_NOSYNC | FM_NOCACHE;
+    unsigned known = FM_CREATE | FM_EXCL | FM_RDONLY | FM_NOSYNC | FM_NOCACHE | FM_DURABLE;
     if (out->flags & ~known)
         return EINVAL;
     if ((out->flags & FM_RDONLY) && (out->flags & FM_CREATE))
