@@ -126,6 +126,29 @@ int os_unlink(const char *path)
     return 0;
 }
 
+int os_sync_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (!slash) {
+        dir[0] = '.', dir[1] = 0;
+    } else {
+        size_t n = slash == path ? 1 : (size_t)(slash - path);
+        if (n >= sizeof dir)
+            return ENAMETOOLONG;
+        memcpy(dir, path, n);
+        dir[n] = 0;
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    int err = fsync(fd) == 0 ? 0 : errno;
+    close(fd);
+    if (!err)
+        TRACE(.op = OS_TRACE_DIRSYNC, .path = path);
+    return err;
+}
+
 int os_file_size(int fd, uint64_t *size)
 {
     struct stat st;
