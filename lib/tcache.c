@@ -255,9 +255,7 @@ FM_COLD static void report_corrupt(struct tc_pool *p, const char *why)
 FM_COLD static void report_write_after_free(struct tc_pool *p, uint64_t c, uint64_t bad)
 {
     char why[160];
-    snprintf(why, sizeof why,
-             "write after free: block at offset %llu changed at payload byte %llu",
-             (unsigned long long)(c + CH_PAYLOAD), (unsigned long long)(bad - c - CH_PAYLOAD));
+    op_write_after_free(why, sizeof why, c + CH_PAYLOAD, bad - c - CH_PAYLOAD);
     report_corrupt(p, why);
 }
 
@@ -443,7 +441,11 @@ static uint64_t refill(struct tc_pool *p, struct tcache *tc, uint64_t nb)
     }
     if (first && tc->boost[cls] < 4) /* 4 doublings take the smallest start, 4, to TC_REFILL */
         tc->boost[cls]++;
+    char why[160];
+    bool waf = op_take_notice(h, why, sizeof why);
     pthread_mutex_unlock(p->lock);
+    if (fm_unlikely(waf))
+        report_corrupt(p, why);
     return first ? first + CH_PAYLOAD : 0;
 }
 
