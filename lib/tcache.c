@@ -498,16 +498,25 @@ FM_COLD static void malloc_found_damage(struct tc_pool *p, struct tcache *tc, un
     report_corrupt(p, why);
 }
 
+/* This thread's cache, entered; NULL if it has none (the locked path
+ * serves the call). */
+static FM_INLINE struct tcache *enter_own(struct tc_pool *p)
+{
+    struct tcache *tc = tc_get(p);
+    if (tc)
+        tc_enter(p, tc);
+    return tc;
+}
+
 void *tc_malloc(struct tc_pool *p, size_t n)
 {
     uint64_t nb = request_to_size(n);
     if (!p->caches || nb == 0 || nb > TC_MAX_CHUNK) /* 0: too big for any chunk */
         return NULL;
-    struct tcache *tc = tc_get(p);
+    struct tcache *tc = enter_own(p);
     if (!tc)
         return NULL;
     unsigned cls = (unsigned)(nb >> 4);
-    tc_enter(p, tc);
     if (fm_likely(tc->heads[cls] != 0)) {
         uint64_t c = pop(p, tc, cls);
         if (fm_likely(c != 0)) {
@@ -546,11 +555,10 @@ bool tc_free(struct tc_pool *p, void *ptr)
         c + size + CH_PAYLOAD > h->mapped_size || !ch_head_ok(c, head, h->salt) ||
         ch_marked(h->base, c, h->salt))
         return false;
-    struct tcache *tc = tc_get(p);
+    struct tcache *tc = enter_own(p);
     if (!tc)
         return false;
     unsigned cls = (unsigned)(size >> 4);
-    tc_enter(p, tc);
     if (fm_unlikely(tc->counts[cls] >= TC_CAP)) {
         /* Half the class goes back to the heap, under the arena lock. */
         char why[256];
