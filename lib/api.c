@@ -21,12 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
 #include "arena.h"
 #include "bracket.h"
 #include "error.h"
 #include "names.h"
 #include "op.h"
+#include "target.h"
 
 /* ---- fork ------------------------------------------------------------------ */
 
@@ -99,9 +99,9 @@ static int block_of(struct fm_arena *a, const void *p, uint64_t *off)
     struct heap *h = &a->heap;
     uint64_t c = *off - CH_PAYLOAD;
     bool held = false;
-    if (a->tc && ch_size(h, c) <= CH_CACHE_MAX &&
+    if (a->tc.caches && ch_size(h, c) <= CH_CACHE_MAX &&
         ch_marked(h->base, c, h->salt) &&
-        (err = tc_holds(a, c, &held, h->msg, sizeof h->msg)) != 0) {
+        (err = tc_holds(&a->tc, c, &held, h->msg, sizeof h->msg)) != 0) {
         heap_fail(h, err);
         return err;
     }
@@ -170,17 +170,21 @@ int fm_open(const char *path, const struct fm_options *opt, struct fm_info **out
     return 0;
 }
 
-/* compat.c's: forget fi as a target (api.h). */
-static _Atomic(void (*)(struct fm_info *)) close_hook;
-
-void fm__set_close_hook(void (*fn)(struct fm_info *fi))
+/* fm_open for the fmalloc-compatible API, which then targets the arena
+ * (target.h). */
+struct fm_info *fmalloc_init(const char *filepath, bool *init)
 {
-    atomic_store(&close_hook, fn);
-}
-
-bool fm__arena_initialised(struct fm_info *fi)
-{
-    return arena_of(fi)->initialised;
+    struct fm_options o = {.flags = FM_CREATE};
+    struct fm_info *fi;
+    int err = fm_open(filepath, &o, &fi);
+    if (err) {
+        errno = fm__errno_of(err); /* fm_open kept the code and its detail */
+        return NULL;
+    }
+    if (init)
+        *init = arena_of(fi)->initialised;
+    target_opened(fi);
+    return fi;
 }
 
 int fm_close(struct fm_info *fi)
@@ -188,15 +192,13 @@ int fm_close(struct fm_info *fi)
     if (!fi)
         return 0;
     struct fm_arena *a = arena_of(fi);
-    void (*forget)(struct fm_info *) = atomic_load(&close_hook);
-    if (forget)
-        forget(fi);
+    target_forget(fi); /* no thread keeps it as its fmalloc target */
     if (arena_inherited(a)) { /* only this process's mapping and descriptor go */
-        tc_forget(a);
+        tc_forget(&a->tc);
         fm__arena_abandon(a);
         return 0;
     }
-    tc_fini(a); /* a clean arena holds no cached blocks */
+    tc_fini(&a->tc); /* a clean arena holds no cached blocks */
     return fm__arena_close(a);
 }
 
@@ -210,10 +212,10 @@ int fm_commit(struct fm_info *fi)
         return fm_last_error();
     pthread_mutex_lock(&a->lock);
     if (a->durable)
-        tc_lock_all(a);
+        tc_lock_all(&a->tc);
     int err = fm__arena_sync(a);
     if (a->durable)
-        tc_unlock_all(a);
+        tc_unlock_all(&a->tc);
     pthread_mutex_unlock(&a->lock);
     return err;
 }
@@ -241,7 +243,7 @@ void *fm_malloc(struct fm_info *fi, size_t size)
     struct fm_arena *a = writable(fi);
     if (!a)
         return NULL;
-    void *fast = tc_malloc(a, size);
+    void *fast = tc_malloc(&a->tc, size);
     if (fast)
         return fast;
     locked_begin(a);
@@ -289,7 +291,7 @@ void fm_free(struct fm_info *fi, void *ptr)
     if (!ptr)
         return;
     struct fm_arena *a = writable(fi);
-    if (!a || tc_free(a, ptr))
+    if (!a || tc_free(&a->tc, ptr))
         return;
     locked_begin(a);
     if (block_of(a, ptr, &p) == 0)
@@ -447,8 +449,8 @@ static int check_locked(struct fm_arena *a, struct heap_totals *tot)
 {
     uint64_t *cached;
     size_t n;
-    tc_lock_all(a);
-    int err = tc_collect(a, &cached, &n, a->check_msg, sizeof a->check_msg);
+    tc_lock_all(&a->tc);
+    int err = tc_collect(&a->tc, &cached, &n, a->check_msg, sizeof a->check_msg);
     if (!err)
         err = heap_check_live(a->base, a->heap.mapped_size, cached, n,
                               tot, a->check_msg, sizeof a->check_msg);
@@ -465,11 +467,11 @@ int fm_check(struct fm_info *fi)
     pthread_mutex_lock(&a->lock);
     int err = check_locked(a, &tot);
     if (!err)
-        err = tc_verify(a, tot.cached_count, a->check_msg, sizeof a->check_msg);
+        err = tc_verify(&a->tc, tot.cached_count, a->check_msg, sizeof a->check_msg);
     if (!err)
         err = fm__names_check(a, a->check_msg, sizeof a->check_msg);
     keep_check_msg(a);
-    tc_unlock_all(a);
+    tc_unlock_all(&a->tc);
     pthread_mutex_unlock(&a->lock);
     return err;
 }
@@ -501,7 +503,7 @@ int fm_stats(struct fm_info *fi, struct fm_stats *st)
     pthread_mutex_lock(&a->lock);
     int err = check_locked(a, &tot);
     keep_check_msg(a);
-    tc_unlock_all(a);
+    tc_unlock_all(&a->tc);
     const struct fmt_superblock *sb = a->heap.sb;
     memset(st, 0, sizeof *st);
     st->file_size = sb->sb_file_size;
@@ -527,12 +529,12 @@ int fm_walk(struct fm_info *fi, int (*fn)(void *p, size_t size, void *arg), void
     struct heap *h = &a->heap;
     int ret = 0;
     pthread_mutex_lock(&a->lock);
-    tc_lock_all(a);
+    tc_lock_all(&a->tc);
     uint64_t *cached;
     size_t ncached, next_cached = 0;
-    if ((ret = tc_collect(a, &cached, &ncached, a->check_msg, sizeof a->check_msg)) != 0) {
+    if ((ret = tc_collect(&a->tc, &cached, &ncached, a->check_msg, sizeof a->check_msg)) != 0) {
         keep_check_msg(a);
-        tc_unlock_all(a);
+        tc_unlock_all(&a->tc);
         pthread_mutex_unlock(&a->lock);
         return ret;
     }
@@ -554,7 +556,7 @@ int fm_walk(struct fm_info *fi, int (*fn)(void *p, size_t size, void *arg), void
     }
     free(cached);
     keep_check_msg(a);
-    tc_unlock_all(a);
+    tc_unlock_all(&a->tc);
     pthread_mutex_unlock(&a->lock);
     return ret;
 }
@@ -567,7 +569,7 @@ int fm_trim(struct fm_info *fi, size_t pad)
         return fm_last_error();
     char why[sizeof a->heap.msg];
     pthread_mutex_lock(&a->lock);
-    bool damaged = tc_flush_all(a, why, sizeof why); /* cached blocks coalesce first */
+    bool damaged = tc_flush_all(&a->tc, why, sizeof why); /* cached blocks coalesce first */
     op_begin(&a->heap);
     heap_trim(&a->heap, pad, a->page_size, &new_size);
     int err = op_end(&a->heap, true);
@@ -575,11 +577,11 @@ int fm_trim(struct fm_info *fi, size_t pad)
      * Durable: the shrink commits first, with the caches stopped. */
     bool stop = !err && a->durable;
     if (stop)
-        tc_lock_all(a);
+        tc_lock_all(&a->tc);
     if (!err)
         err = fm__arena_shrink(a, new_size);
     if (stop)
-        tc_unlock_all(a);
+        tc_unlock_all(&a->tc);
     pthread_mutex_unlock(&a->lock);
     if (damaged)
         op_report(&a->heap, FM_ECORRUPT, why);

@@ -497,6 +497,12 @@ static int init_lock(pthread_mutex_t *m)
 #endif
 }
 
+/* The caches' question at a thread's exit (struct tc_pool). */
+static bool was_inherited(void *arena)
+{
+    return arena_inherited(arena);
+}
+
 int fm__arena_open(const char *path, const struct fm_options *opt, struct fm_arena **out)
 {
     uint64_t page = os_page_size();
@@ -519,7 +525,7 @@ int fm__arena_open(const char *path, const struct fm_options *opt, struct fm_are
     err = init_lock(&a->lock);
     if (!err && (err = open_arena(a, path, &o)))
         pthread_mutex_destroy(&a->lock);
-    if (!err && !a->rdonly && !(o.flags & FM_NOCACHE) && (err = tc_init(a)))
+    if (!err && !a->rdonly && !(o.flags & FM_NOCACHE) && (err = tc_init(&a->tc, &a->heap, &a->lock, was_inherited, a)))
         pthread_mutex_destroy(&a->lock);
     if (err) {
         fm__set_last_detail(err, a->check_msg);

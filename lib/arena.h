@@ -43,12 +43,8 @@ struct fm_arena {
     uint64_t page_size;
     uint64_t reserved;           /* bytes of address space reserved at base */
     uint64_t max_size;           /* most the file may grow to */
-    struct tcache *tc;           /* TC_MAX thread caches (tcache.h), NULL if read-only */
-    bool tc_asym;                /* caches are stopped with membarrier (tcache.c) */
-    atomic_bool tc_stop;         /* a checker is stopping the caches' fast paths */
-    uint64_t gen;                /* unique per open in this process: keys thread-local lookups */
+    struct tc_pool tc;           /* the thread caches (tcache.h); tc.caches NULL if none */
     unsigned forks;              /* the process's fork count at open: another is a child's (api.c) */
-    pthread_key_t tc_key;        /* this thread's cache */
     struct heap heap;
     /* Frees whose punch waits for the sync that makes them durable
      * (fm__arena_punch).  Under the arena lock. */

@@ -1,89 +1,31 @@
 /*
- * compat.c -- the fmalloc-compatible API: one current target per thread.
+ * compat.c -- the fmalloc-compatible allocation calls: fm_* on the
+ * calling thread's current target.
  *
- * Layer: compat, on top of the public calls: it includes only api.h
- * (fmalloc.h, error.h and two calls of api.c).  A thread that never called
- * fmalloc_set_target() uses the most recently initialised arena (the
- * process default).
+ * Layer: compat, on top of the public API alone: it includes fmalloc.h
+ * and nothing of lib/, and calls only what fmalloc.h declares (the unit
+ * test `layers` holds it to that).  With no target, the fm_* call gets a
+ * NULL handle and fails with EINVAL, as fmalloc.h says these do.
  */
-#include <errno.h>
-#include <stdatomic.h>
-
-#include "api.h"
-
-static _Atomic(struct fm_info *) default_target;
-static _Thread_local struct fm_info *thread_target;
-static _Thread_local bool thread_chose;
-
-/* fm_close's hook: fi is about to be freed. */
-static void forget(struct fm_info *fi)
-{
-    struct fm_info *expected = fi;
-    atomic_compare_exchange_strong(&default_target, &expected, NULL);
-    if (thread_target == fi)
-        thread_target = NULL;
-}
-
-struct fm_info *fmalloc_init(const char *filepath, bool *init)
-{
-    struct fm_options o = {.flags = FM_CREATE};
-    struct fm_info *fi;
-    int err = fm_open(filepath, &o, &fi);
-    if (err) {
-        errno = fm__errno_of(err); /* fm_open kept the code and its detail */
-        return NULL;
-    }
-    if (init)
-        *init = fm__arena_initialised(fi);
-    fm__set_close_hook(forget);
-    atomic_store(&default_target, fi);
-    thread_target = fi;
-    thread_chose = true;
-    return fi;
-}
-
-void fmalloc_set_target(struct fm_info *fi)
-{
-    fm__set_close_hook(forget);
-    thread_target = fi;
-    thread_chose = fi != NULL;
-}
-
-struct fm_info *fmalloc_target(void)
-{
-    return thread_chose ? thread_target : atomic_load(&default_target);
-}
-
-/* The current target, or NULL with errno EINVAL when there is none. */
-static struct fm_info *target(void)
-{
-    struct fm_info *fi = fmalloc_target();
-    if (!fi)
-        fm__set_last_error(EINVAL);
-    return fi;
-}
+#include "fmalloc.h"
 
 void *fmalloc(size_t size)
 {
-    struct fm_info *fi = target();
-    return fi ? fm_malloc(fi, size) : NULL;
+    return fm_malloc(fmalloc_target(), size);
 }
 
 void ffree(void *p)
 {
-    struct fm_info *fi = p ? target() : NULL;
-    if (fi)
-        fm_free(fi, p);
+    if (p)
+        fm_free(fmalloc_target(), p);
 }
 
 void *fcalloc(size_t n, size_t size)
 {
-    struct fm_info *fi = target();
-    return fi ? fm_calloc(fi, n, size) : NULL;
+    return fm_calloc(fmalloc_target(), n, size);
 }
 
 void *frealloc(void *p, size_t size)
 {
-    struct fm_info *fi = target();
-    return fi ? fm_realloc(fi, p, size) : NULL;
+    return fm_realloc(fmalloc_target(), p, size);
 }

@@ -6,7 +6,7 @@
  *   fm_assert_internal   level >= 2: checks on every internal step
  *   fm_assert_expensive  level >= 3: whole-heap validation (slow)
  * Level 2 also poisons freed payloads and checks the poison of blocks the
- * thread caches hand out again (heap.h); level 3 also checks the whole
+ * thread caches or the heap hand out again (heap.h); level 3 also checks the whole
  * heap before every commit (op.c).  docs/design.md, "Debug levels".
  * Assertions are for our bugs only; a damaged file is an error, never an
  * assertion.

@@ -66,10 +66,55 @@ static bool free_chunk_ok(struct heap *h, uint64_t c, const char *what)
     return false;
 }
 
+/* ---- FM_DEBUG >= 2: the poison of free chunks ---------------------------- */
+
+/*
+ * The bytes of a free chunk past its links (from F_INDEX + 8) are known to
+ * be poison in one case only: the free that made the chunk poisoned all of
+ * them -- it merged with no next chunk (whose old header and bytes would lie
+ * inside), the chunk is not punched (holes read zero) and not the top.
+ * heap_poison_freed remembers such a chunk until the heap next writes its
+ * head, which every split, hand-out and merge into the chunk before it
+ * does; a chunk merged into the one before it is no chunk start again
+ * until a head is written there.  So while it is remembered no word of
+ * the heap's lies in those bytes, and when it is handed out, a byte that is
+ * not poison was written after its free.  A chunk the table does not hold
+ * (a slot reused, a rollback, another open) is simply not checked.
+ */
+static struct heap_poisoned *poison_slot(struct heap *h, uint64_t c)
+{
+    return &h->poisoned[(c >> 4) % HEAP_POISON_SLOTS];
+}
+
+static void poison_forget(struct heap *h, uint64_t c)
+{
+    struct heap_poisoned *s = poison_slot(h, c);
+    if (s->chunk == c)
+        s->chunk = 0;
+}
+
+/* Free chunk c of `size` becomes a block of nb: check the poison of
+ * [c + F_INDEX + 8, c + nb) if it is known. */
+static void poison_check(struct heap *h, uint64_t c, uint64_t size, uint64_t nb)
+{
+    struct heap_poisoned *s = poison_slot(h, c);
+    if (FM_DEBUG < 2 || s->chunk != c || s->size != size)
+        return;
+    s->chunk = 0;
+    uint64_t from = c + F_INDEX + 8;
+    uint64_t bad = nb > F_INDEX + 8 ? poison_find(h->base, from, c + nb - from) : 0;
+    if (bad && !h->waf_block) {
+        h->waf_block = c + CH_PAYLOAD;
+        h->waf_byte = bad - h->waf_block;
+    }
+}
+
 /* ---- header helpers ------------------------------------------------------ */
 
 static void set_head(struct heap *h, uint64_t c, uint64_t head)
 {
+    if (FM_DEBUG >= 2)
+        poison_forget(h, c);
     hset(h, c + F_HEAD, ch_tagged(c, h->salt, head));
 }
 
@@ -168,6 +213,7 @@ void bin_unlink(struct heap *h, uint64_t c, uint64_t size)
 /* Free, unlinked chunk c of `size` becomes in use whole. */
 static void use_whole(struct heap *h, uint64_t c, uint64_t size)
 {
+    poison_check(h, c, size, size);
     if (ch_punched(h, c) && !fill(h, c, size))
         return;
     set_head(h, c, size | CH_PINUSE | CH_CINUSE);
@@ -186,6 +232,7 @@ static uint64_t split(struct heap *h, uint64_t c, uint64_t size, uint64_t nb)
         use_whole(h, c, size);
         return 0;
     }
+    poison_check(h, c, size, nb);
     uint64_t punched = ch_punched(h, c);
     if (punched && !fill(h, c, nb + CH_PUNCH_KEEP)) /* the block and r's header */
         return 0;
@@ -501,10 +548,16 @@ static void poison_later(struct heap *h, uint64_t m, uint64_t freed, uint64_t fr
 
 void heap_poison_freed(struct heap *h)
 {
-    uint64_t m = h->poison_chunk, head = ch_head(h, m);
-    if (!(head & (CH_CINUSE | CH_PUNCHED)) && h->poison_off >= m + F_INDEX + 8 &&
-        h->poison_off + h->poison_len <= m + (head & CH_SIZE_MASK))
-        poison_fill(h->base, h->poison_off, h->poison_len);
+    uint64_t m = h->poison_chunk, head = ch_head(h, m), size = head & CH_SIZE_MASK;
+    uint64_t from = h->poison_off, end = from + h->poison_len;
+    if ((head & (CH_CINUSE | CH_PUNCHED)) || from < m + F_INDEX + 8 || end > m + size)
+        return;
+    poison_fill(h->base, from, h->poison_len);
+    if (from == m + F_INDEX + 8 && end == m + size && m != h->sb->sb_top) {
+        struct heap_poisoned *s = poison_slot(h, m); /* all of it: poison_check */
+        s->chunk = m;
+        s->size = size;
+    }
 }
 
 /* Free chunk c (validated, in use), coalescing with both neighbours. */

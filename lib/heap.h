@@ -42,6 +42,8 @@
 #include "format.h"
 #include "log.h"
 
+#define HEAP_POISON_SLOTS 64 /* free chunks whose poison is known (FM_DEBUG >= 2) */
+
 struct heap {
     char *base;                /* start of the mapping */
     struct fmt_superblock *sb; /* == base */
@@ -65,6 +67,14 @@ struct heap {
                                 * to poison after the commit, in free chunk poison_chunk */
     int err;                   /* why the last failed operation failed */
     char msg[256];             /* and in words, for corruption/invalid pointers */
+    /* FM_DEBUG >= 2 (heap.c, "the poison of free chunks"): free chunks
+     * whose bytes past their links are all poison, by offset; and a write
+     * after free found handing one out, for the handler once the lock is
+     * released (op_take_notice; waf_block 0: none). */
+    struct heap_poisoned {
+        uint64_t chunk, size;
+    } poisoned[HEAP_POISON_SLOTS];
+    uint64_t waf_block, waf_byte;
 };
 
 /* Chunk fields, as offsets from the chunk */
@@ -157,8 +167,10 @@ static inline enum chunk_step chunk_next(struct chunk_iter *it)
 /*
  * FM_DEBUG >= 2: freed payloads are filled with FM_POISON once the free is
  * final (after its commit: a rollback must find the user's bytes intact),
- * and a cached block's poison is checked when the cache hands it out again,
- * so a write after free is reported (FM_ECORRUPT), not inherited.  Only
+ * and the poison is checked when the block is handed out again -- by a
+ * thread cache, or by the heap for a free chunk whose poison it knows
+ * (heap.c) -- so a write after free is reported (FM_ECORRUPT), not
+ * inherited.  Only
  * words the allocator does not use are poisoned (not a free chunk's head,
  * links or foot; not a cached block's link and marker, T4).
  */

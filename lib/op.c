@@ -4,6 +4,7 @@
 #include "op.h"
 
 #include <errno.h>
+#include <stdio.h>
 
 void op_abort(struct heap *h)
 {
@@ -56,4 +57,19 @@ int op_end(struct heap *h, bool ok)
 void op_report(struct heap *h, int err, const char *msg)
 {
     h->report(h->ctx, err, msg);
+}
+
+void op_write_after_free(char *why, size_t why_len, uint64_t block, uint64_t byte)
+{
+    snprintf(why, why_len, "write after free: block at offset %llu changed at payload byte %llu",
+             (unsigned long long)block, (unsigned long long)byte);
+}
+
+bool op_take_notice(struct heap *h, char *why, size_t why_len)
+{
+    if (FM_DEBUG < 2 || fm_likely(!h->waf_block))
+        return false;
+    op_write_after_free(why, why_len, h->waf_block, h->waf_byte);
+    h->waf_block = 0;
+    return true;
 }

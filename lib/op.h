@@ -20,6 +20,8 @@
 #define FM_OP_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "heap.h"
 
@@ -41,5 +43,13 @@ int op_end(struct heap *h, bool ok);
 /* An error for the arena's handler (FM_EBADPTR, FM_ECORRUPT), with no
  * lock held. */
 void op_report(struct heap *h, int err, const char *msg);
+
+/* FM_DEBUG >= 2: the handler's words for a block handed out again whose
+ * payload byte `byte` lost its poison (a thread cache's or the heap's). */
+void op_write_after_free(char *why, size_t why_len, uint64_t block, uint64_t byte);
+/* A write after free the heap found while the lock was held (heap.h
+ * waf_block): true, its words in why, and cleared; the caller reports it
+ * (FM_ECORRUPT, the call itself succeeds) once it has released the lock. */
+bool op_take_notice(struct heap *h, char *why, size_t why_len);
 
 #endif

@@ -10,8 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "arena.h"
-#include "error.h"
 #include "op.h"
 #include "os.h"
 #include "recover.h"
@@ -24,12 +22,12 @@
  * lock the owner needs nothing more (refill, flush), and the only exclusion
  * needed is between one owner's fast path and a checker.
  *
- * With membarrier(2) (a->tc_asym): the owner stores busy = 1 and then reads
- * a->tc_stop, with only a compiler barrier between them; a checker stores
- * tc_stop = 1, runs a barrier on every running thread of the process
+ * With membarrier(2) (p->asym): the owner stores busy = 1 and then reads
+ * p->stop, with only a compiler barrier between them; a checker stores
+ * stop = 1, runs a barrier on every running thread of the process
  * (os_barrier_all), then waits for every busy to be 0.  The barrier falls
  * between the owner's store and its load, or before both: either the checker
- * sees busy = 1 and waits, or the owner sees tc_stop = 1, steps back and
+ * sees busy = 1 and waits, or the owner sees stop = 1, steps back and
  * waits.  A fast path then costs two plain stores and a load instead of an
  * atomic exchange, which drains the store buffer (measured: half the fast
  * path's time with two threads).  Without membarrier (an old kernel,
@@ -54,9 +52,9 @@ bool fm__tc_no_barrier; /* tests: use the spin locks even where membarrier works
 #define fm__tc_no_barrier false
 #endif
 
-static void tc_enter(struct fm_arena *a, struct tcache *tc)
+static void tc_enter(struct tc_pool *p, struct tcache *tc)
 {
-    if (!a->tc_asym) {
+    if (!p->asym) {
         while (atomic_exchange_explicit(&tc->busy, 1, memory_order_acquire))
             sched_yield(); /* only a checker ever holds it long */
         return;
@@ -64,10 +62,10 @@ static void tc_enter(struct fm_arena *a, struct tcache *tc)
     for (;;) {
         atomic_store_explicit(&tc->busy, 1, memory_order_relaxed);
         atomic_signal_fence(memory_order_seq_cst); /* the CPU fence is the checker's */
-        if (fm_likely(!atomic_load_explicit(&a->tc_stop, memory_order_acquire)))
+        if (fm_likely(!atomic_load_explicit(&p->stop, memory_order_acquire)))
             return;
         atomic_store_explicit(&tc->busy, 0, memory_order_release);
-        while (atomic_load_explicit(&a->tc_stop, memory_order_acquire))
+        while (atomic_load_explicit(&p->stop, memory_order_acquire))
             sched_yield();
     }
 }
@@ -77,35 +75,35 @@ static void tc_leave(struct tcache *tc)
     atomic_store_explicit(&tc->busy, 0, memory_order_release);
 }
 
-void tc_lock_all(struct fm_arena *a)
+void tc_lock_all(struct tc_pool *p)
 {
-    if (!a->tc)
+    if (!p->caches)
         return;
-    if (!a->tc_asym) {
+    if (!p->asym) {
         for (unsigned i = 0; i < TC_MAX; i++)
-            tc_enter(a, &a->tc[i]);
+            tc_enter(p, &p->caches[i]);
         return;
     }
-    atomic_store_explicit(&a->tc_stop, true, memory_order_relaxed);
+    atomic_store_explicit(&p->stop, true, memory_order_relaxed);
     if (os_barrier_all() != 0) {
         /* It worked when the arena was opened: cannot happen. */
         fprintf(stderr, "fmalloc: membarrier(2) failed; cannot stop the thread caches\n");
         abort();
     }
     for (unsigned i = 0; i < TC_MAX; i++)
-        while (atomic_load_explicit(&a->tc[i].busy, memory_order_acquire))
+        while (atomic_load_explicit(&p->caches[i].busy, memory_order_acquire))
             sched_yield();
 }
 
-void tc_unlock_all(struct fm_arena *a)
+void tc_unlock_all(struct tc_pool *p)
 {
-    if (!a->tc)
+    if (!p->caches)
         return;
-    if (a->tc_asym)
-        atomic_store_explicit(&a->tc_stop, false, memory_order_release);
+    if (p->asym)
+        atomic_store_explicit(&p->stop, false, memory_order_release);
     else
         for (unsigned i = 0; i < TC_MAX; i++)
-            tc_leave(&a->tc[i]);
+            tc_leave(&p->caches[i]);
 }
 
 /* ---- claiming a cache ---------------------------------------------------------- */
@@ -113,15 +111,15 @@ void tc_unlock_all(struct fm_arena *a)
 /* Thread exit: the cache (and what it holds) waits for the next thread.
  * Not in a forked child: the lock may have been copied held, and the
  * cache is the parent's. */
-static void tc_release(void *p)
+static void tc_release(void *arg)
 {
-    struct tcache *tc = p;
-    struct fm_arena *a = tc->arena;
-    if (arena_inherited(a))
+    struct tcache *tc = arg;
+    struct tc_pool *p = tc->pool;
+    if (p->inherited(p->ctx))
         return;
-    pthread_mutex_lock(&a->lock);
+    pthread_mutex_lock(p->lock);
     tc->owned = false;
-    pthread_mutex_unlock(&a->lock);
+    pthread_mutex_unlock(p->lock);
 }
 
 static atomic_uint_fast64_t open_generation;
@@ -131,20 +129,25 @@ static atomic_uint_fast64_t open_generation;
  * 0.12 ms with a memset of them all, 0.07 ms without caches). */
 #define TC_BYTES (TC_MAX * sizeof(struct tcache))
 
-int tc_init(struct fm_arena *a)
+int tc_init(struct tc_pool *p, struct heap *h, pthread_mutex_t *lock,
+            bool (*inherited)(void *ctx), void *ctx)
 {
-    a->gen = atomic_fetch_add(&open_generation, 1) + 1;
+    p->heap = h;
+    p->lock = lock;
+    p->inherited = inherited;
+    p->ctx = ctx;
+    p->gen = atomic_fetch_add(&open_generation, 1) + 1;
     void *mem;
     int err = os_alloc_zeroed(TC_BYTES, &mem);
     if (err)
         return err;
-    a->tc = mem; /* all zero: unowned, not busy, empty lists */
-    atomic_init(&a->tc_stop, false);
-    a->tc_asym = !FM_TSAN && !fm__tc_no_barrier && os_barrier_available() == 0;
-    err = pthread_key_create(&a->tc_key, tc_release);
+    p->caches = mem; /* all zero: unowned, not busy, empty lists */
+    atomic_init(&p->stop, false);
+    p->asym = !FM_TSAN && !fm__tc_no_barrier && os_barrier_available() == 0;
+    err = pthread_key_create(&p->key, tc_release);
     if (err) {
-        os_unmap(a->tc, TC_BYTES);
-        a->tc = NULL;
+        os_unmap(p->caches, TC_BYTES);
+        p->caches = NULL;
     }
     return err;
 }
@@ -161,29 +164,29 @@ static _Thread_local FM_TLS_FAST struct {
     struct tcache *tc;
 } last_used;
 
-static struct tcache *tc_get(struct fm_arena *a)
+static struct tcache *tc_get(struct tc_pool *p)
 {
-    if (fm_likely(last_used.gen == a->gen))
+    if (fm_likely(last_used.gen == p->gen))
         return last_used.tc;
-    struct tcache *tc = pthread_getspecific(a->tc_key);
+    struct tcache *tc = pthread_getspecific(p->key);
     if (tc) {
-        last_used.gen = a->gen;
+        last_used.gen = p->gen;
         last_used.tc = tc;
         return tc;
     }
-    pthread_mutex_lock(&a->lock);
+    pthread_mutex_lock(p->lock);
     for (unsigned i = 0; i < TC_MAX && !tc; i++)
-        if (!a->tc[i].owned) {
-            tc = &a->tc[i];
+        if (!p->caches[i].owned) {
+            tc = &p->caches[i];
             tc->owned = true;
-            tc->arena = a;
+            tc->pool = p;
         }
-    pthread_mutex_unlock(&a->lock);
-    if (tc && pthread_setspecific(a->tc_key, tc) != 0) {
+    pthread_mutex_unlock(p->lock);
+    if (tc && pthread_setspecific(p->key, tc) != 0) {
         tc_release(tc);
         tc = NULL;
     }
-    last_used.gen = a->gen; /* no cache free: this thread takes the locked path */
+    last_used.gen = p->gen; /* no cache free: this thread takes the locked path */
     last_used.tc = tc;
     return tc;
 }
@@ -193,14 +196,14 @@ static struct tcache *tc_get(struct fm_arena *a)
 /* Is x a block that the list of class cls may hold: a chunk start in the
  * heap, its chunk below `limit`, in use, of that class, with a good tag and
  * its marker?  x's words are read only once x is known to be mapped. */
-static FM_INLINE bool entry_ok(const struct fm_arena *a, uint64_t x, unsigned cls, uint64_t limit)
+static FM_INLINE bool entry_ok(const struct tc_pool *p, uint64_t x, unsigned cls, uint64_t limit)
 {
-    uint64_t nb = (uint64_t)cls << 4, salt = a->heap.salt;
+    uint64_t nb = (uint64_t)cls << 4, salt = p->heap->salt;
     if (x < FMT_HEAP_OFF || x % CH_ALIGN || x > limit || limit - x < nb)
         return false;
-    uint64_t head = word_load(a->base, x + F_HEAD);
+    uint64_t head = word_load(p->heap->base, x + F_HEAD);
     return (head & (CH_SIZE_MASK | CH_CINUSE)) == (nb | CH_CINUSE) && ch_head_ok(x, head, salt) &&
-           ch_marked(a->base, x, salt);
+           ch_marked(p->heap->base, x, salt);
 }
 
 /* Can `next`, read from the link word of a list's first block while the
@@ -217,13 +220,13 @@ static FM_INLINE bool link_ok(uint64_t next, uint32_t count, uint64_t limit)
  * (T4): say why, and let go of it.  Its blocks stay in use and those that
  * kept their marker are freed by the sweep at fm_close or at the next
  * recovery. */
-FM_COLD static void drop_list(struct fm_arena *a, struct tcache *tc, unsigned cls, char *why,
+FM_COLD static void drop_list(struct tc_pool *p, struct tcache *tc, unsigned cls, char *why,
                               size_t why_len)
 {
     uint64_t c = tc->heads[cls], next = 0;
-    bool entry_bad = !entry_ok(a, c, cls, a->heap.mapped_size);
+    bool entry_bad = !entry_ok(p, c, cls, p->heap->mapped_size);
     if (!entry_bad)
-        next = word_load(a->base, c + CH_PAYLOAD);
+        next = word_load(p->heap->base, c + CH_PAYLOAD);
     if (entry_bad)
         snprintf(why, why_len,
                  "a thread cache lists offset %llu among its free %u-byte chunks, but it is "
@@ -241,21 +244,19 @@ FM_COLD static void drop_list(struct fm_arena *a, struct tcache *tc, unsigned cl
 }
 
 /* Corruption found without the arena lock held: to the arena's handler. */
-FM_COLD static void report_corrupt(struct fm_arena *a, const char *why)
+FM_COLD static void report_corrupt(struct tc_pool *p, const char *why)
 {
-    op_report(&a->heap, FM_ECORRUPT, why);
+    op_report(p->heap, FM_ECORRUPT, why);
 }
 
 /* FM_DEBUG >= 2: the block at c, handed out again, lost its poison at
  * offset bad: something wrote to it after its free.  Reported, not fatal:
  * the heap's own words are intact (the block's link and marker passed). */
-FM_COLD static void report_write_after_free(struct fm_arena *a, uint64_t c, uint64_t bad)
+FM_COLD static void report_write_after_free(struct tc_pool *p, uint64_t c, uint64_t bad)
 {
     char why[160];
-    snprintf(why, sizeof why,
-             "write after free: block at offset %llu changed at payload byte %llu",
-             (unsigned long long)(c + CH_PAYLOAD), (unsigned long long)(bad - c - CH_PAYLOAD));
-    report_corrupt(a, why);
+    op_write_after_free(why, sizeof why, c + CH_PAYLOAD, bad - c - CH_PAYLOAD);
+    report_corrupt(p, why);
 }
 
 /* ---- moving blocks between a cache and the heap (arena lock held) -------------- */
@@ -265,11 +266,11 @@ FM_COLD static void report_write_after_free(struct fm_arena *a, uint64_t c, uint
 #define TC_POISON_OFF (CH_MARKER_OFF + 8)
 
 /* List free block c (its marker committed: its bytes are no one's). */
-static void push(struct fm_arena *a, struct tcache *tc, uint64_t c, unsigned cls)
+static void push(struct tc_pool *p, struct tcache *tc, uint64_t c, unsigned cls)
 {
     if (FM_DEBUG >= 2)
-        poison_fill(a->base, c + TC_POISON_OFF, ((uint64_t)cls << 4) - TC_POISON_OFF);
-    word_store(a->base, c + CH_PAYLOAD, tc->heads[cls]);
+        poison_fill(p->heap->base, c + TC_POISON_OFF, ((uint64_t)cls << 4) - TC_POISON_OFF);
+    word_store(p->heap->base, c + CH_PAYLOAD, tc->heads[cls]);
     tc->heads[cls] = c;
     tc->counts[cls]++;
 }
@@ -277,12 +278,12 @@ static void push(struct fm_arena *a, struct tcache *tc, uint64_t c, unsigned cls
 /* Take the first block of class cls (not empty), keeping its low-water
  * mark.  0 if the block or its link is damaged (T4): the caller drops the
  * list (drop_list). */
-static FM_INLINE uint64_t pop(struct fm_arena *a, struct tcache *tc, unsigned cls)
+static FM_INLINE uint64_t pop(struct tc_pool *p, struct tcache *tc, unsigned cls)
 {
-    uint64_t c = tc->heads[cls], limit = a->heap.mapped_size;
-    if (fm_unlikely(!entry_ok(a, c, cls, limit)))
+    uint64_t c = tc->heads[cls], limit = p->heap->mapped_size;
+    if (fm_unlikely(!entry_ok(p, c, cls, limit)))
         return 0;
-    uint64_t next = word_load(a->base, c + CH_PAYLOAD);
+    uint64_t next = word_load(p->heap->base, c + CH_PAYLOAD);
     if (fm_unlikely(!link_ok(next, tc->counts[cls], limit)))
         return 0;
     tc->heads[cls] = next;
@@ -294,69 +295,69 @@ static FM_INLINE uint64_t pop(struct fm_arena *a, struct tcache *tc, unsigned cl
 /* Give the first `n` blocks of class cls back to the heap, one committed
  * free each.  A crash half way leaves the rest marked: recovery frees them.
  * False if the list was damaged (and dropped; why says so). */
-static bool flush_class(struct fm_arena *a, struct tcache *tc, unsigned cls, uint32_t n,
+static bool flush_class(struct tc_pool *p, struct tcache *tc, unsigned cls, uint32_t n,
                         char *why, size_t why_len)
 {
-    struct heap *h = &a->heap;
+    struct heap *h = p->heap;
     while (n-- && tc->heads[cls]) {
-        uint64_t c = pop(a, tc, cls);
+        uint64_t c = pop(p, tc, cls);
         if (!c) {
-            drop_list(a, tc, cls, why, why_len);
+            drop_list(p, tc, cls, why, why_len);
             return false;
         }
         op_begin(h);
         heap_free(h, c + CH_PAYLOAD); /* overwrites the marker (logged) */
         if (op_end(h, true)) { /* a damaged neighbour: keep the block cached */
-            push(a, tc, c, cls);
+            push(p, tc, c, cls);
             break;
         }
     }
     return true;
 }
 
-void tc_forget(struct fm_arena *a)
+void tc_forget(struct tc_pool *p)
 {
-    if (!a->tc)
+    if (!p->caches)
         return;
-    pthread_key_delete(a->tc_key);
-    os_unmap(a->tc, TC_BYTES);
-    a->tc = NULL;
+    pthread_key_delete(p->key);
+    os_unmap(p->caches, TC_BYTES);
+    p->caches = NULL;
 }
 
-bool tc_flush_all(struct fm_arena *a, char *why, size_t why_len)
+bool tc_flush_all(struct tc_pool *p, char *why, size_t why_len)
 {
     char first[256] = "";
     bool damaged = false;
-    tc_lock_all(a);
-    for (unsigned i = 0; a->tc && i < TC_MAX; i++)
+    tc_lock_all(p);
+    for (unsigned i = 0; p->caches && i < TC_MAX; i++)
         for (unsigned cls = 0; cls < TC_NCLASSES; cls++)
-            if (!flush_class(a, &a->tc[i], cls, UINT32_MAX, first, sizeof first) && !damaged) {
+            if (!flush_class(p, &p->caches[i], cls, UINT32_MAX, first, sizeof first) && !damaged) {
                 damaged = true;
                 snprintf(why, why_len, "%s", first); /* the first one found */
             }
-    tc_unlock_all(a);
+    tc_unlock_all(p);
     return damaged;
 }
 
-void tc_fini(struct fm_arena *a)
+void tc_fini(struct tc_pool *p)
 {
-    if (!a->tc)
+    if (!p->caches)
         return;
     char why[256];
     uint64_t swept;
-    pthread_mutex_lock(&a->lock);
-    bool damaged = tc_flush_all(a, why, sizeof why);
+    pthread_mutex_lock(p->lock);
+    bool damaged = tc_flush_all(p, why, sizeof why);
     bool dropped = false;
     for (unsigned i = 0; i < TC_MAX; i++)
-        dropped |= a->tc[i].dropped;
+        dropped |= p->caches[i].dropped;
     /* The blocks of dropped lists that kept their marker are the only
      * marked chunks left: free them, as recovery would (T4). */
     if (dropped)
-        (void)recover_sweep(&a->heap, TC_MAX_CHUNK, &swept); /* a failure leaves them allocated: a leak, no harm */
-    pthread_mutex_unlock(&a->lock);
+        (void)recover_sweep(p->heap, TC_MAX_CHUNK, &swept); /* a failure leaves them allocated: a leak, no harm */
+    pthread_mutex_unlock(p->lock);
     if (damaged)
-        report_corrupt(a, why);
-    tc_forget(a);
+        report_corrupt(p, why);
+    tc_forget(p);
 }
 
 /*
@@ -396,19 +397,19 @@ static void mark_cached(struct heap *h, uint64_t c)
  * that a thread's blocks share cache lines with each other rather than with
  * another thread's.  0 if the heap had no room.
  */
-static uint64_t refill(struct fm_arena *a, struct tcache *tc, uint64_t nb)
+static uint64_t refill(struct tc_pool *p, struct tcache *tc, uint64_t nb)
 {
-    struct heap *h = &a->heap;
+    struct heap *h = p->heap;
     unsigned cls = (unsigned)(nb >> 4), want = refill_count(tc, cls, nb), got = 0;
     uint64_t first = 0;
-    pthread_mutex_lock(&a->lock); /* all the cache needs: checkers take it too */
+    pthread_mutex_lock(p->lock); /* all the cache needs: checkers take it too */
     while (got < want) {
         op_begin(h);
-        uint64_t p = heap_take_binned(h, nb);
-        uint64_t c = p - CH_PAYLOAD;
+        uint64_t off = heap_take_binned(h, nb);
+        uint64_t c = off - CH_PAYLOAD;
         /* The heap may hand out 16 bytes more than asked (a remainder too
          * small to split): past the largest class, give it back. */
-        if (!p || h->err || ch_size(h, c) > TC_MAX_CHUNK) {
+        if (!off || h->err || ch_size(h, c) > TC_MAX_CHUNK) {
             op_abort(h);
             break;
         }
@@ -419,28 +420,32 @@ static uint64_t refill(struct fm_arena *a, struct tcache *tc, uint64_t nb)
         if (got++ == 0)
             first = c;
         else
-            push(a, tc, c, (unsigned)(ch_size(h, c) >> 4));
+            push(p, tc, c, (unsigned)(ch_size(h, c) >> 4));
     }
     if (got == 0) {
         op_begin(h);
-        uint64_t p = heap_malloc(h, (size_t)(nb - CH_OVERHEAD));
-        uint64_t c = p - CH_PAYLOAD, run = 0;
+        uint64_t off = heap_malloc(h, (size_t)(nb - CH_OVERHEAD));
+        uint64_t c = off - CH_PAYLOAD, run = 0;
         unsigned more = 0;
-        if (p && !h->err) {
+        if (off && !h->err) {
             run = c + ch_size(h, c);
             more = heap_extend_run(h, run, nb, want - 1);
             for (unsigned i = 0; i < more && !h->err; i++)
                 mark_cached(h, run + i * nb);
         }
-        if (op_end(h, p != 0) == 0) { /* else the locked path will say why */
+        if (op_end(h, off != 0) == 0) { /* else the locked path will say why */
             first = c;
             for (unsigned i = more; i > 0; i--) /* popped in address order */
-                push(a, tc, run + (i - 1) * nb, cls);
+                push(p, tc, run + (i - 1) * nb, cls);
         }
     }
     if (first && tc->boost[cls] < 4) /* 4 doublings take the smallest start, 4, to TC_REFILL */
         tc->boost[cls]++;
-    pthread_mutex_unlock(&a->lock);
+    char why[160];
+    bool waf = op_take_notice(h, why, sizeof why);
+    pthread_mutex_unlock(p->lock);
+    if (fm_unlikely(waf))
+        report_corrupt(p, why);
     return first ? first + CH_PAYLOAD : 0;
 }
 
@@ -451,115 +456,125 @@ static uint64_t refill(struct fm_arena *a, struct tcache *tc, uint64_t nb)
  * holes the heap could otherwise merge, while the blocks a steady workload
  * cycles through stay.
  */
-FM_COLD static void tc_trim(struct fm_arena *a, struct tcache *tc)
+FM_COLD static void tc_trim(struct tc_pool *p, struct tcache *tc)
 {
     char why[256];
     bool damaged = false;
-    pthread_mutex_lock(&a->lock);
+    pthread_mutex_lock(p->lock);
     for (unsigned cls = 0; cls < TC_NCLASSES; cls++) {
         uint32_t idle = tc->low[cls] - tc->low[cls] / 4;
         if (idle) {
-            if (!flush_class(a, tc, cls, idle, why, sizeof why))
+            if (!flush_class(p, tc, cls, idle, why, sizeof why))
                 damaged = true;
             tc->boost[cls] = 0;
         }
         tc->low[cls] = tc->counts[cls];
     }
     tc->ops = 0;
-    pthread_mutex_unlock(&a->lock);
+    pthread_mutex_unlock(p->lock);
     if (damaged)
-        report_corrupt(a, why);
+        report_corrupt(p, why);
 }
 
 /* ---- fast paths ------------------------------------------------------------------ */
 
 /* The end of a fast path that served the call: count it, and trim the
  * cache when its period is up. */
-static inline void leave_counted(struct fm_arena *a, struct tcache *tc)
+static inline void leave_counted(struct tc_pool *p, struct tcache *tc)
 {
     bool trim = ++tc->ops >= TC_TRIM_OPS;
     tc_leave(tc);
     if (fm_unlikely(trim))
-        tc_trim(a, tc);
+        tc_trim(p, tc);
 }
 
 /* tc_malloc found its list damaged (its cache is entered): drop the list,
  * leave, report. */
-FM_COLD static void malloc_found_damage(struct fm_arena *a, struct tcache *tc, unsigned cls)
+FM_COLD static void malloc_found_damage(struct tc_pool *p, struct tcache *tc, unsigned cls)
 {
     char why[256];
-    drop_list(a, tc, cls, why, sizeof why);
+    drop_list(p, tc, cls, why, sizeof why);
     tc_leave(tc);
-    report_corrupt(a, why);
+    report_corrupt(p, why);
 }
 
-void *tc_malloc(struct fm_arena *a, size_t n)
+/* This thread's cache, entered; NULL if it has none (the locked path
+ * serves the call). */
+static FM_INLINE struct tcache *enter_own(struct tc_pool *p)
+{
+    struct tcache *tc = tc_get(p);
+    if (tc)
+        tc_enter(p, tc);
+    return tc;
+}
+
+void *tc_malloc(struct tc_pool *p, size_t n)
 {
     uint64_t nb = request_to_size(n);
-    if (!a->tc || nb == 0 || nb > TC_MAX_CHUNK) /* 0: too big for any chunk */
+    if (!p->caches || nb == 0 || nb > TC_MAX_CHUNK) /* 0: too big for any chunk */
         return NULL;
-    struct tcache *tc = tc_get(a);
+    struct tcache *tc = enter_own(p);
     if (!tc)
         return NULL;
     unsigned cls = (unsigned)(nb >> 4);
-    tc_enter(a, tc);
     if (fm_likely(tc->heads[cls] != 0)) {
-        uint64_t c = pop(a, tc, cls);
+        uint64_t c = pop(p, tc, cls);
         if (fm_likely(c != 0)) {
-            uint64_t bad = FM_DEBUG >= 2 ? poison_find(a->base, c + TC_POISON_OFF,
+            uint64_t bad = FM_DEBUG >= 2 ? poison_find(p->heap->base, c + TC_POISON_OFF,
                                                        nb - TC_POISON_OFF) : 0;
             log_crashpoint();
-            word_store(a->base, c + CH_MARKER_OFF, 0); /* T3: allocated from here on */
-            leave_counted(a, tc);
+            word_store(p->heap->base, c + CH_MARKER_OFF, 0); /* T3: allocated from here on */
+            leave_counted(p, tc);
             if (fm_unlikely(bad))
-                report_write_after_free(a, c, bad);
-            return a->base + c + CH_PAYLOAD;
+                report_write_after_free(p, c, bad);
+            return p->heap->base + c + CH_PAYLOAD;
         }
-        malloc_found_damage(a, tc, cls); /* then a refill serves the call */
+        malloc_found_damage(p, tc, cls); /* then a refill serves the call */
     } else {
         tc_leave(tc);
     }
-    uint64_t p = refill(a, tc, nb);
-    return p ? a->base + p : NULL;
+    uint64_t off = refill(p, tc, nb);
+    return off ? p->heap->base + off : NULL;
 }
 
-bool tc_free(struct fm_arena *a, void *ptr)
+bool tc_free(struct tc_pool *p, void *ptr)
 {
-    struct heap *h = &a->heap;
-    uintptr_t b = (uintptr_t)a->base, q = (uintptr_t)ptr;
-    if (!a->tc || q < b + FMT_HEAP_OFF + CH_PAYLOAD || q - b >= h->mapped_size || q % CH_ALIGN)
+    if (!p->caches) /* then the pool has no heap either */
         return false;
-    uint64_t p = (uint64_t)(q - b), c = p - CH_PAYLOAD;
-    uint64_t head = word_load(a->base, c + F_HEAD), size = head & CH_SIZE_MASK;
+    struct heap *h = p->heap;
+    uintptr_t b = (uintptr_t)h->base, q = (uintptr_t)ptr;
+    if (q < b + FMT_HEAP_OFF + CH_PAYLOAD || q - b >= h->mapped_size || q % CH_ALIGN)
+        return false;
+    uint64_t c = (uint64_t)(q - b) - CH_PAYLOAD;
+    uint64_t head = word_load(h->base, c + F_HEAD), size = head & CH_SIZE_MASK;
     /* Anything unusual (a large block, a bad pointer, a double free) takes
      * the locked path, which validates fully and reports.  (The bound is the
      * mapping, not sb_top: the superblock's line is written by every locked
      * operation, and reading it here would bounce it between cores.) */
     if (size > TC_MAX_CHUNK || size < CH_MIN || !(head & CH_CINUSE) ||
         c + size + CH_PAYLOAD > h->mapped_size || !ch_head_ok(c, head, h->salt) ||
-        ch_marked(a->base, c, h->salt))
+        ch_marked(h->base, c, h->salt))
         return false;
-    struct tcache *tc = tc_get(a);
+    struct tcache *tc = enter_own(p);
     if (!tc)
         return false;
     unsigned cls = (unsigned)(size >> 4);
-    tc_enter(a, tc);
     if (fm_unlikely(tc->counts[cls] >= TC_CAP)) {
         /* Half the class goes back to the heap, under the arena lock. */
         char why[256];
         tc_leave(tc);
-        pthread_mutex_lock(&a->lock);
-        bool damaged = !flush_class(a, tc, cls, TC_CAP / 2, why, sizeof why);
+        pthread_mutex_lock(p->lock);
+        bool damaged = !flush_class(p, tc, cls, TC_CAP / 2, why, sizeof why);
         tc->boost[cls] = 0;
-        pthread_mutex_unlock(&a->lock);
+        pthread_mutex_unlock(p->lock);
         if (damaged)
-            report_corrupt(a, why);
-        tc_enter(a, tc);
+            report_corrupt(p, why);
+        tc_enter(p, tc);
     }
     log_crashpoint();
-    word_store(a->base, c + CH_MARKER_OFF, ch_cache_marker(c, h->salt)); /* T3: free from here on */
-    push(a, tc, c, cls);
-    leave_counted(a, tc);
+    word_store(h->base, c + CH_MARKER_OFF, ch_cache_marker(c, h->salt)); /* T3: free from here on */
+    push(p, tc, c, cls);
+    leave_counted(p, tc);
     return true;
 }
 
@@ -573,13 +588,13 @@ bool tc_free(struct fm_arena *a, void *ptr)
  * why set, for an entry that is not a cached block or a list whose length
  * is not its count; the list is left as it is (its owner drops it).
  */
-static int list_walk(struct fm_arena *a, unsigned i, unsigned cls,
+static int list_walk(struct tc_pool *p, unsigned i, unsigned cls,
                      int (*visit)(uint64_t c, void *arg), void *arg, char *why, size_t why_len)
 {
-    const struct tcache *tc = &a->tc[i];
-    uint64_t x = tc->heads[cls], top = a->heap.sb->sb_top;
+    const struct tcache *tc = &p->caches[i];
+    uint64_t x = tc->heads[cls], top = p->heap->sb->sb_top;
     for (uint32_t k = 0; k < tc->counts[cls]; k++) {
-        if (!entry_ok(a, x, cls, top)) {
+        if (!entry_ok(p, x, cls, top)) {
             snprintf(why, why_len,
                      "thread cache %u, class %u: entry %u (chunk %llu) is not a cached block", i,
                      cls, k, (unsigned long long)x);
@@ -588,7 +603,7 @@ static int list_walk(struct fm_arena *a, unsigned i, unsigned cls,
         int r = visit(x, arg);
         if (r)
             return r;
-        x = word_load(a->base, x + CH_PAYLOAD);
+        x = word_load(p->heap->base, x + CH_PAYLOAD);
     }
     if (x) {
         snprintf(why, why_len, "thread cache %u, class %u: list longer than its count", i, cls);
@@ -602,17 +617,19 @@ static int visit_is(uint64_t c, void *arg)
     return c == *(const uint64_t *)arg;
 }
 
-int tc_holds(struct fm_arena *a, uint64_t c, bool *held, char *why, size_t why_len)
+int tc_holds(struct tc_pool *p, uint64_t c, bool *held, char *why, size_t why_len)
 {
-    unsigned cls = (unsigned)(ch_size(&a->heap, c) >> 4);
     int r = 0;
     *held = false;
-    if (!a->tc || cls >= TC_NCLASSES)
+    if (!p->caches)
         return 0;
-    tc_lock_all(a);
+    unsigned cls = (unsigned)(ch_size(p->heap, c) >> 4);
+    if (cls >= TC_NCLASSES)
+        return 0;
+    tc_lock_all(p);
     for (unsigned i = 0; i < TC_MAX && !r; i++)
-        r = list_walk(a, i, cls, visit_is, &c, why, why_len);
-    tc_unlock_all(a);
+        r = list_walk(p, i, cls, visit_is, &c, why, why_len);
+    tc_unlock_all(p);
     *held = r == 1;
     return r < 0 ? r : 0;
 }
@@ -637,22 +654,22 @@ static int visit_gather(uint64_t c, void *arg)
     return 0;
 }
 
-int tc_collect(struct fm_arena *a, uint64_t **out, size_t *n, char *why, size_t why_len)
+int tc_collect(struct tc_pool *p, uint64_t **out, size_t *n, char *why, size_t why_len)
 {
     struct gather g = {0};
     int err = 0;
     *out = NULL;
     *n = 0;
-    for (unsigned i = 0; a->tc && i < TC_MAX; i++)
+    for (unsigned i = 0; p->caches && i < TC_MAX; i++)
         for (unsigned cls = 0; cls < TC_NCLASSES; cls++)
-            g.cap += a->tc[i].counts[cls];
+            g.cap += p->caches[i].counts[cls];
     if (!g.cap)
         return 0;
     if (!(g.v = malloc(g.cap * sizeof *g.v)))
         return ENOMEM;
     for (unsigned i = 0; i < TC_MAX && !err; i++)
         for (unsigned cls = 0; cls < TC_NCLASSES && !err; cls++)
-            err = list_walk(a, i, cls, visit_gather, &g, why, why_len);
+            err = list_walk(p, i, cls, visit_gather, &g, why, why_len);
     if (err) {
         free(g.v);
         return err;
@@ -670,12 +687,12 @@ static int visit_count(uint64_t c, void *arg)
     return 0;
 }
 
-int tc_verify(struct fm_arena *a, uint64_t marked, char *msg, size_t msg_len)
+int tc_verify(struct tc_pool *p, uint64_t marked, char *msg, size_t msg_len)
 {
     uint64_t listed = 0;
-    for (unsigned i = 0; a->tc && i < TC_MAX; i++)
+    for (unsigned i = 0; p->caches && i < TC_MAX; i++)
         for (unsigned cls = 0; cls < TC_NCLASSES; cls++) {
-            int err = list_walk(a, i, cls, visit_count, &listed, msg, msg_len);
+            int err = list_walk(p, i, cls, visit_count, &listed, msg, msg_len);
             if (err)
                 return err;
         }

@@ -1,7 +1,8 @@
 /*
  * tcache.h -- per-thread caches of small free blocks.
  *
- * Layer: between heap and api.  A thread's fm_malloc/fm_free of blocks up to
+ * Layer: tcache, above heap, op and recover, below the arena, which embeds
+ * the caches' struct tc_pool (all they know of it) and sets it up at open.  A thread's fm_malloc/fm_free of blocks up to
  * TC_MAX_CHUNK bytes are served from its own lists, without the arena lock
  * and without touching heap metadata; the lists are refilled from the heap
  * (in runs of adjacent blocks), flushed to it and trimmed in batches under
@@ -44,6 +45,7 @@
 #ifndef FM_TCACHE_H
 #define FM_TCACHE_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -58,14 +60,34 @@
 #define TC_MAX 64u    /* caches per arena: threads beyond use the locked path */
 #define TC_TRIM_OPS 65536u /* fast-path operations between trims of a cache */
 
-struct fm_arena;
+struct heap;
+
+/*
+ * An arena's caches and what they need of it, embedded in the arena: the
+ * heap, the lock of its locked operations, and a question only the arena
+ * can answer.  The caches know nothing else of the arena (they sit below
+ * it: heap, op, recover and os are all they use).
+ */
+struct tc_pool {
+    struct tcache *caches;   /* TC_MAX of them; NULL if none (read-only, FM_NOCACHE) */
+    bool asym;               /* stopped with membarrier (tcache.c) */
+    atomic_bool stop;        /* a checker is stopping the fast paths */
+    uint64_t gen;            /* unique per open in this process: keys thread-local lookups */
+    pthread_key_t key;       /* this thread's cache */
+    struct heap *heap;
+    pthread_mutex_t *lock;   /* the arena lock: refills, flushes, trims, claims */
+    /* At a thread's exit: was the arena inherited through fork()?  Then
+     * its lock and caches are the parent's (ctx: the arena). */
+    bool (*inherited)(void *ctx);
+    void *ctx;
+};
 
 struct tcache {
     /* index chunk size >> 4, for sizes CH_MIN..TC_MAX_CHUNK only.  Each
      * cache starts a cache line: neighbours' owners must not share one. */
     _Alignas(64) atomic_uint busy; /* the owner is in a fast path (or a checker holds it) */
     bool owned;               /* claimed by a live thread (under the arena lock) */
-    struct fm_arena *arena;
+    struct tc_pool *pool;
     uint64_t heads[TC_NCLASSES]; /* chunk offsets; a block's payload word 0 links the next */
     uint32_t counts[TC_NCLASSES];
     uint32_t low[TC_NCLASSES]; /* fewest blocks each class held since the last trim */
@@ -75,31 +97,33 @@ struct tcache {
 };
 
 
-int tc_init(struct fm_arena *a);
+/* Set the pool up, with no cache claimed yet. */
+int tc_init(struct tc_pool *p, struct heap *h, pthread_mutex_t *lock,
+            bool (*inherited)(void *ctx), void *ctx);
 /* Give every cached block back to the heap (arena lock held).  True if a
  * damaged list was dropped (T4; the first one described in why). */
-bool tc_flush_all(struct fm_arena *a, char *why, size_t why_len);
+bool tc_flush_all(struct tc_pool *p, char *why, size_t why_len);
 /* Flush every cache into the heap and free them (arena lock not held);
  * damage found is reported through the error handler. */
-void tc_fini(struct fm_arena *a);
+void tc_fini(struct tc_pool *p);
 /* Free the caches themselves, leaving every block they list as it is:
  * tc_fini once it has flushed them, and fm_close in a forked child, where
  * the blocks are the parent's. */
-void tc_forget(struct fm_arena *a);
+void tc_forget(struct tc_pool *p);
 /* Fast paths: tc_malloc returns 0 when it cannot serve the request (the
  * caller takes the locked path); tc_free returns false likewise. */
-void *tc_malloc(struct fm_arena *a, size_t n);
-bool tc_free(struct fm_arena *a, void *p);
+void *tc_malloc(struct tc_pool *p, size_t n);
+bool tc_free(struct tc_pool *p, void *ptr);
 /* For fm_check/fm_stats/fm_walk: stop every cache's fast path (arena lock held). */
-void tc_lock_all(struct fm_arena *a);
-void tc_unlock_all(struct fm_arena *a);
+void tc_lock_all(struct tc_pool *p);
+void tc_unlock_all(struct tc_pool *p);
 /* The chunks all caches hold, sorted (*out malloc'd; caches locked).
  * 0, ENOMEM, or FM_ECORRUPT with why set for a damaged list (T4). */
-int tc_collect(struct fm_arena *a, uint64_t **out, size_t *n, char *why, size_t why_len);
+int tc_collect(struct tc_pool *p, uint64_t **out, size_t *n, char *why, size_t why_len);
 /* Does some cache list hold chunk c (*held)?  0, or FM_ECORRUPT with why
  * set for a damaged list.  (Arena lock held; takes the cache locks.) */
-int tc_holds(struct fm_arena *a, uint64_t c, bool *held, char *why, size_t why_len);
+int tc_holds(struct tc_pool *p, uint64_t c, bool *held, char *why, size_t why_len);
 /* T2 against the heap walk's count of marked chunks; 0 or FM_ECORRUPT. */
-int tc_verify(struct fm_arena *a, uint64_t marked, char *msg, size_t msg_len);
+int tc_verify(struct tc_pool *p, uint64_t marked, char *msg, size_t msg_len);
 
 #endif

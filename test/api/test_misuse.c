@@ -537,6 +537,19 @@ static void fork_from_a_cached_thread(void)
  */
 enum { POISON = 0xdb, BIG = 4000 }; /* BIG: past the caches, under the punch size */
 
+/* One write after free reached the handler at level 2; none below. */
+static void expect_reported_at_level2(struct errors *e)
+{
+    if (FM_TEST_DEBUG_LEVEL >= 2) {
+        expect_eq(atomic_load(&e->count), 1);
+        expect_eq(e->last, FM_ECORRUPT);
+        expect_true(strstr(e->msg, "write after free") != NULL);
+        printf("  handler: %s\n", e->msg);
+    } else {
+        expect_eq(atomic_load(&e->count), 0);
+    }
+}
+
 static void uaf_payload_reported(void)
 {
     struct errors e = {0};
@@ -551,14 +564,7 @@ static void uaf_payload_reported(void)
     p[30] = 0x55;
     unsigned char *r = fm_malloc(fi, UAF_SIZE);
     expect_true(r == p); /* the cache is LIFO */
-    if (FM_TEST_DEBUG_LEVEL >= 2) {
-        expect_eq(atomic_load(&e.count), 1);
-        expect_eq(e.last, FM_ECORRUPT);
-        expect_true(strstr(e.msg, "write after free") != NULL);
-        printf("  handler: %s\n", e.msg);
-    } else {
-        expect_eq(atomic_load(&e.count), 0);
-    }
+    expect_reported_at_level2(&e);
     expect_eq(fm_check(fi), 0); /* the heap itself is sound */
     fm_free(fi, r);
     r = fm_malloc(fi, UAF_SIZE); /* poisoned again by that free: no report */
@@ -584,6 +590,30 @@ static void freed_payload_poisoned(void)
     expect_eq(fm_close(fi), 0);
 }
 
+/* The same for a block the heap hands out again (too big for a cache):
+ * the chunk it freed is handed out whole by the next request of its size,
+ * and its poison is checked past the free chunk's links. */
+static void uaf_heap_reported(void)
+{
+    struct errors e = {0};
+    struct fm_info *fi = fresh();
+    fm_set_error_handler(fi, record_error, &e);
+    unsigned char *p = fm_malloc(fi, BIG), *guard = fm_malloc(fi, BIG);
+    require_true(p && guard);
+    memset(p, 0x11, BIG);
+    fm_free(fi, p);
+    p[BIG / 2] = 0x55;
+    unsigned char *r = fm_malloc(fi, BIG);
+    expect_true(r == p); /* its exact fit */
+    expect_reported_at_level2(&e);
+    expect_eq(fm_check(fi), 0);
+    fm_free(fi, r);
+    r = fm_malloc(fi, BIG); /* poisoned again by that free: no report */
+    expect_true(r == p);
+    expect_eq(atomic_load(&e.count), FM_TEST_DEBUG_LEVEL >= 2 ? 1 : 0);
+    expect_eq(fm_close(fi), 0);
+}
+
 int main(void)
 {
     seed = harness_seed();
@@ -596,6 +626,8 @@ int main(void)
     isolated("write after free into the payload (reported at debug level 2)",
              uaf_payload_reported, 0);
     isolated("a freed payload is poisoned (debug level 2)", freed_payload_poisoned, 0);
+    isolated("write after free into a block the heap hands out (reported at debug level 2)",
+             uaf_heap_reported, 0);
     isolated("write after free: default handler aborts", uaf_default_aborts, SIGABRT);
     isolated("write after free, then a crash", uaf_then_crash, 0);
     isolated("... recovery sweeps the dropped blocks", uaf_recovered, 0);

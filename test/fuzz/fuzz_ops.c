@@ -374,7 +374,7 @@ static void op_bad_free(struct input *in)
 static uint32_t cache_count(uint64_t nb)
 {
     struct fm_arena *a = arena_of(fi);
-    struct tcache *tc = a->tc ? pthread_getspecific(a->tc_key) : NULL;
+    struct tcache *tc = a->tc.caches ? pthread_getspecific(a->tc.key) : NULL;
     return tc ? tc->counts[nb >> 4] : 0;
 }
 

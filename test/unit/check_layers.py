@@ -15,6 +15,12 @@ DESIGN_MD holds one fenced block whose info string is `layers`:
                              declares B's functions)
     cycle A B...             a known exception: these modules depend on
                              each other
+    public NAME              module NAME uses the library only as a program
+                             would: it includes no header of lib/, and every
+                             symbol it takes from another object of the
+                             library is one the public header declares
+                             (FM_API in include/fmalloc.h); it needs no
+                             `call` line for those
 
 The test reads every `#include "..."` of lib/*.c and lib/*.h and, with
 NM, which object of ARCHIVE (the library's objects) uses which other's
@@ -25,6 +31,8 @@ global symbols.  It fails when
   * a call goes from module A to module B where B is not reachable from A
     through includes, and no `call A -> B` line allows it (or such a line
     is not needed any more);
+  * a `public` module includes a header of lib/ or uses a symbol that
+    include/fmalloc.h does not declare;
   * modules depend on each other (a cycle of includes and calls) unless a
     `cycle` line names exactly that group; a `cycle` line whose group is no
     longer a cycle fails too, so the line is deleted when the cycle is.
@@ -48,7 +56,7 @@ def read_block(design_md):
 
 
 def parse_doc(lines):
-    table, modules, calls, cycles, errors = {}, {}, set(), [], []
+    table, modules, calls, cycles, public, errors = {}, {}, set(), [], set(), []
     for n, raw in enumerate(lines, 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
@@ -62,6 +70,8 @@ def parse_doc(lines):
             calls.add((a.strip(), b.strip()))
         elif line.startswith("cycle "):
             cycles.append(frozenset(line.split()[1:]))
+        elif line.startswith("public "):
+            public.update(line.split()[1:])
         elif ":" in line:
             f, _, hs = line.partition(":")
             hs = hs.split()
@@ -70,7 +80,14 @@ def parse_doc(lines):
             table[f.strip()] = set() if hs == ["-"] else set(hs)
         else:
             errors.append(f"layers line {n}: cannot read '{raw}'")
-    return table, modules, calls, cycles, errors
+    return table, modules, calls, cycles, public, errors
+
+
+def public_names(header):
+    """The functions and objects include/fmalloc.h declares with FM_API."""
+    text = open(header, encoding="utf-8").read()
+    text = re.sub(r"/\*.*?\*/|//[^\n]*|^\s*#[^\n]*", "", text, flags=re.S | re.M)
+    return set(re.findall(r"\bFM_API\b[^;{]*?\b([A-Za-z_]\w*)\s*(?:\(|;|\[)", text))
 
 
 def code_includes(lib_dir):
@@ -87,7 +104,8 @@ def module_of(f, modules):
 
 
 def object_calls(nm, archive, sources):
-    """(a.c, b.c) for every global symbol a.c's object uses that b.c's defines."""
+    """(a.c, b.c, symbol) for every global symbol a.c's object uses that b.c's
+    defines."""
     out = subprocess.run([nm, "-A", archive], check=True, capture_output=True,
                          text=True).stdout
     defs, uses = {}, {}
@@ -106,7 +124,7 @@ def object_calls(nm, archive, sources):
             uses.setdefault(src, set()).add(sym)
         elif kind.isupper():
             defs[sym] = src
-    return {(a, defs[s]) for a, syms in uses.items() for s in syms
+    return {(a, defs[s], s) for a, syms in uses.items() for s in syms
             if s in defs and defs[s] != a}
 
 
@@ -137,8 +155,9 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     design_md, lib_dir, nm, archive = argv
-    table, modules, doc_calls, doc_cycles, errors = parse_doc(read_block(design_md))
+    table, modules, doc_calls, doc_cycles, public, errors = parse_doc(read_block(design_md))
     code = code_includes(lib_dir)
+    api = public_names(os.path.join(lib_dir, os.pardir, "include", "fmalloc.h"))
 
     # Includes: exactly the table.
     for f in sorted(set(code) - set(table)):
@@ -164,8 +183,22 @@ def main(argv):
                                                            lib_files))}
     sources = [f for f in lib_files if f.endswith(".c")]
     used_calls = set()
-    for a_src, b_src in sorted(object_calls(nm, archive, sources)):
+    all_modules = {module_of(f, modules) for f in lib_files}
+    for name in sorted(public - all_modules):
+        errors.append(f"'public {name}': lib/ has no module {name}")
+    for f in sorted(lib_files):
+        if module_of(f, modules) in public:
+            for h in sorted(code[f] & lib_files):
+                errors.append(f"lib/{f} includes \"{h}\": module {module_of(f, modules)} is "
+                              f"public, it may include only include/fmalloc.h")
+    for a_src, b_src, sym in sorted(object_calls(nm, archive, sources)):
         a, b = module_of(a_src, modules), module_of(b_src, modules)
+        if a in public and a != b:
+            if sym not in api:
+                errors.append(f"{a_src} uses {sym} of {b_src}: module {a} is public, it may "
+                              f"use only what include/fmalloc.h declares")
+            graph.setdefault(a, set()).add(b)
+            continue
         if a == b or b in by_include.get(a, ()):
             continue
         if (a, b) in doc_calls:

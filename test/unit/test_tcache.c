@@ -81,10 +81,10 @@ static void checker_beside_workers(bool spin_locks)
     struct fm_info *fi = fresh_arena(path, (struct fm_options){.flags = FM_NOSYNC});
     struct fm_arena *a = arena_of(fi);
     if (!spin_locks && !UNDER_TSAN && os_barrier_available() == 0)
-        expect_true(a->tc_asym); /* the membarrier path is the one under test */
+        expect_true(a->tc.asym); /* the membarrier path is the one under test */
     if (spin_locks)
-        expect_true(!a->tc_asym);
-    const char *mode = a->tc_asym ? "membarrier" : "spin locks";
+        expect_true(!a->tc.asym);
+    const char *mode = a->tc.asym ? "membarrier" : "spin locks";
     static struct worker w[WORKERS];
     pthread_t th[WORKERS];
     atomic_store(&workers_left, WORKERS);
@@ -125,8 +125,8 @@ static struct tcache *owned_cache(struct fm_arena *a)
 {
     struct tcache *tc = NULL;
     for (unsigned i = 0; i < TC_MAX; i++)
-        if (a->tc[i].owned)
-            tc = &a->tc[i];
+        if (a->tc.caches[i].owned)
+            tc = &a->tc.caches[i];
     require_true(tc != NULL);
     return tc;
 }
