@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "arena_hash.h"
 #include "arena_util.h"
 #include "fmalloc.h"
 #include "harness.h"
@@ -53,46 +54,11 @@ static void drop(struct fm_info *fi, int i)
     fm_free_from(fi, slot(fi, i));
 }
 
-static uint64_t fnv(const void *p, size_t n, uint64_t h)
+/* Every block's offset, size and bytes, the root and the names. */
+static struct arena_state snapshot(struct fm_info *fi)
 {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 0x100000001b3ull;
-    return h;
-}
-
-struct snap {
-    struct fm_info *fi;
-    uint64_t hash; /* over every block's offset, size and bytes, and the root */
-    uint64_t blocks;
-};
-
-static int snap_block(void *p, size_t size, void *arg)
-{
-    struct snap *s = arg;
-    /* Offsets, not addresses: the mapping moves between opens. */
-    uint64_t meta[2] = {fm_offset(s->fi, p), size};
-    s->hash = fnv(meta, sizeof meta, s->hash);
-    s->hash = fnv(p, size, s->hash);
-    s->blocks++;
-    return 0;
-}
-
-/* The name directory: every name and its offset, in table order. */
-static int snap_name(const char *name, fm_off_t off, void *arg)
-{
-    struct snap *s = arg;
-    s->hash = fnv(name, strlen(name) + 1, s->hash);
-    s->hash = fnv(&off, sizeof off, s->hash);
-    return 0;
-}
-
-static struct snap snapshot(struct fm_info *fi)
-{
-    struct snap s = {fi, 0xcbf29ce484222325ull, 0};
-    s.hash = fnv(fm_root(fi), fm_root_size(fi), s.hash);
-    expect_eq(fm_walk(fi, snap_block, &s), 0);
-    expect_eq(fm_name_iterate(fi, snap_name, &s), 0);
+    struct arena_state s;
+    expect_eq(arena_hash(fi, &s), 0);
     return s;
 }
 
@@ -110,7 +76,7 @@ static const struct fm_options nosync = {.flags = FM_NOSYNC};
 static bool reference;
 static int ncalls;
 static long bounds[MAX_CALLS];
-static struct snap after_call[MAX_CALLS];
+static struct arena_state after_call[MAX_CALLS];
 
 static void call_done(struct fm_info *fi)
 {
@@ -136,7 +102,7 @@ static void run_scenario(const char *name, scenario_fn setup, scenario_fn op)
 
     harness_copy_file(tmpl_path, work_path);
     fi = require_open(work_path, nosync);
-    struct snap before = snapshot(fi);
+    struct arena_state before = snapshot(fi);
     reference = true;
     ncalls = 0;
     fm__cp_arm(0);
@@ -147,7 +113,7 @@ static void run_scenario(const char *name, scenario_fn setup, scenario_fn op)
     fm__cp_disarm();
     reference = false;
     require_eq(fm_check(fi), 0);
-    struct snap after = snapshot(fi);
+    struct arena_state after = snapshot(fi);
     fm_close(fi);
     expect_true(steps > 0);
 
@@ -181,12 +147,12 @@ static void run_scenario(const char *name, scenario_fn setup, scenario_fn op)
             fprintf(stderr, "%s: step %ld: check: %s\n", name, k, fm_check_message(fi));
             bad = 1;
         }
-        struct snap s = snapshot(fi);
+        struct arena_state s = snapshot(fi);
         /* the call the crash fell in, and the heaps on either side of it */
         int j = 0;
         while (crashed && j < ncalls - 1 && bounds[j] < k)
             j++;
-        struct snap lo = j ? after_call[j - 1] : before, hi = after_call[j];
+        struct arena_state lo = j ? after_call[j - 1] : before, hi = after_call[j];
         bool ok = crashed ? (s.hash == lo.hash && s.blocks == lo.blocks) ||
                                 (ncalls > 1 && s.hash == hi.hash && s.blocks == hi.blocks)
                           : s.hash == after.hash && s.blocks == after.blocks;
