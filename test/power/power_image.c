@@ -188,7 +188,7 @@ void replay_to(struct replay *rp, size_t end)
             replay_sync(rp);
         } else if (e->kind == REC_MSYNC) {
             replay_msync(rp, e);
-        } else if (e->kind != REC_POINT) {
+        } else if (e->kind <= REC_PUNCH) { /* WRITE, SIZE, EXTEND, PUNCH */
             pending_add(rp, rp->next);
         }
     }
