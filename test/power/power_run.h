@@ -31,9 +31,10 @@ extern char power_dir[512];
 size_t *power_cuts(const struct record *r, long n, uint64_t *rng, size_t *npoints);
 double power_seconds(const struct timespec *from, const struct timespec *to);
 
-/* Images of the FM_DURABLE scenario w; false if it failed the verdict. */
+/* Images of the FM_DURABLE scenario w, counted into c.  inside: images
+ * cut inside a commit (between its marks). */
 struct dur_counts {
-    long images, at_last, at_next, refused, mismatches;
+    long images, inside, at_last, at_next, refused, mismatches;
 };
 void run_durable(const struct dur_workload *w, const struct options *o, struct dur_counts *c);
 

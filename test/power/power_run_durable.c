@@ -164,6 +164,7 @@ static void cut_images(const char *name, const struct record *r, const struct du
         int verdict = check_image(arena, d, &cw, why, sizeof why);
         long bad_before = c->refused + c->mismatches;
         count(c, verdict);
+        c->inside += cw.begun > cw.done;
         if (verdict < 0 && (bad_before < 5 || !o->expect_mismatches))
             fprintf(stderr,
                     "%s: %s image %ld (record %zu of %zu; commit %ld done, %ld begun; odds land "
@@ -259,10 +260,10 @@ void run_durable(const struct dur_workload *w, const struct options *o, struct d
     size_t npoints = 0;
     for (size_t i = r.first_point; i < r.n; i++)
         npoints += r.recs[i].kind == REC_POINT;
-    printf("%-11s %6ld images %6ld opened at a commit (%ld the last, %ld the one in flight) "
-           "%4ld refused %4ld mismatched  [%d commits, %zu crash points; record %.2f s, images "
-           "%.2f s]\n",
-           w->name, c->images - before.images,
+    printf("%-11s %6ld images (%ld cut inside a commit) %6ld opened at a commit (%ld the last, "
+           "%ld the one in flight) %4ld refused %4ld mismatched  [%d commits, %zu crash points; "
+           "record %.2f s, images %.2f s]\n",
+           w->name, c->images - before.images, c->inside - before.inside,
            c->at_last + c->at_next - before.at_last - before.at_next, c->at_last - before.at_last,
            c->at_next - before.at_next, c->refused - before.refused,
            c->mismatches - before.mismatches, d.ncommits, npoints, power_seconds(&t0, &t1),
