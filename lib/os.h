@@ -109,6 +109,14 @@ int os_map_private(int fd, uint64_t len, void **out);
 int os_unmap_to_reserve(void *addr, uint64_t len);
 int os_unmap(void *addr, uint64_t len);
 int os_msync(void *addr, uint64_t len);
+/* The pages of [addr, addr+len), a private (copy-on-write) file mapping,
+ * that this process wrote since they were mapped or discarded: their
+ * offsets from addr, ascending, in *out (malloc'd; *n of them).  Linux
+ * only (PAGEMAP_SCAN, else /proc/self/pagemap); ENOSYS elsewhere. */
+int os_written_pages(void *addr, uint64_t len, uint64_t page, uint64_t **out, size_t *n);
+/* Drop the private copies of [addr, addr+len): the range maps the file's
+ * bytes again. */
+int os_discard(void *addr, uint64_t len);
 
 /* membarrier(2): os_barrier_available says (once per process, then from
  * memory) whether the kernel has the private expedited command and lets
