@@ -21,10 +21,20 @@ struct arena_state {
     uint64_t blocks;
 };
 
+/* A word at a time, each mixed down as well as up: arenas hold megabytes
+ * and a test hashes thousands of them (a byte-wise FNV took a third of the
+ * power simulator's time). */
 static inline uint64_t arena_fnv(const void *p, size_t n, uint64_t h)
 {
     const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+        h ^= h >> 29;
+    }
+    for (; i < n; i++)
         h = (h ^ b[i]) * 0x100000001b3ull;
     return h;
 }
