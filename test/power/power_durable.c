@@ -4,8 +4,10 @@
  */
 #include "power_durable.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "arena_hash.h"
 #include "power_image.h" /* sim_random */
@@ -157,6 +159,51 @@ static void run_realloc(struct dur_run *d, uint64_t *rng)
     }
 }
 
+/* Plain fm_malloc/fm_free/fm_realloc (the thread caches' paths), the
+ * links stored by hand, and names bound and unbound: a commit must hold
+ * the caches' marker stores and the name directory too.  Now and then a
+ * commit with nothing new. */
+static void run_plain(struct dur_run *d, uint64_t *rng)
+{
+    struct fm_info *fi = d->fi;
+    for (int op = 1; op <= 240; op++) {
+        int slot = (int)(sim_random(rng) % 48);
+        uint64_t what = sim_random(rng) % 10;
+        void *p = slots(fi)[slot] ? fm_pointer(fi, slots(fi)[slot]) : NULL;
+        size_t size = 16 + (size_t)(sim_random(rng) % 2000);
+        if (!p || what >= 6) {
+            if (!p && !(p = fm_malloc(fi, size))) {
+                fprintf(stderr, "power durable: fm_malloc(%zu) failed\n", size);
+                exit(1);
+            }
+            memset(p, (int)(sim_random(rng) % 255) + 1, fm_usable_size(fi, p));
+            slots(fi)[slot] = fm_offset(fi, p);
+        } else if (what < 4) {
+            fm_free(fi, p);
+            slots(fi)[slot] = 0;
+        } else if (!(p = fm_realloc(fi, p, size))) {
+            fprintf(stderr, "power durable: fm_realloc(%zu) failed\n", size);
+            exit(1);
+        } else {
+            slots(fi)[slot] = fm_offset(fi, p);
+        }
+        rec_tick(d->r);
+        if (op % 30 == 0) {
+            char name[16];
+            snprintf(name, sizeof name, "n%d", (int)(sim_random(rng) % 4));
+            if (fm_name_unbind(fi, name) == ENOENT && !fm_name_malloc(fi, name, 100)) {
+                fprintf(stderr, "power durable: fm_name_malloc failed\n");
+                exit(1);
+            }
+            rec_tick(d->r);
+        }
+        if (op % 8 == 0)
+            dur_commit(d);
+        if (op % 80 == 0)
+            dur_commit(d); /* nothing written since the last one */
+    }
+}
+
 /* The second level of dur_recover: after the open that recovered, a few
  * operations and a commit (fm_close commits again). */
 static void run_after_recovery(struct dur_run *d, uint64_t *rng)
@@ -172,6 +219,8 @@ const struct dur_workload dur_workloads[] = {
      run_grow},
     {"dur_trim", "a 3 MiB block freed, the top freed and trimmed, committed", 1 * MIB, run_trim},
     {"dur_realloc", "a block realloc'ed up to 3 MiB and back", 1 * MIB, run_realloc},
+    {"dur_plain", "fm_malloc/fm_free/fm_realloc through the caches, names, commits every 8",
+     1 * MIB, run_plain},
     {"dur_recover", "cut inside commits of dur_churn, then inside the recovery", 1 * MIB,
      run_churn},
 };

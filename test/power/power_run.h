@@ -32,9 +32,10 @@ size_t *power_cuts(const struct record *r, long n, uint64_t *rng, size_t *npoint
 double power_seconds(const struct timespec *from, const struct timespec *to);
 
 /* Images of the FM_DURABLE scenario w, counted into c.  inside: images
- * cut inside a commit (between its marks). */
+ * cut inside a commit (between its marks); replayed: dur_recover's
+ * first-level images whose open replayed a journal. */
 struct dur_counts {
-    long images, inside, at_last, at_next, refused, mismatches;
+    long images, inside, at_last, at_next, refused, mismatches, replayed;
 };
 void run_durable(const struct dur_workload *w, const struct options *o, struct dur_counts *c);
 

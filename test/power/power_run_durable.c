@@ -228,6 +228,13 @@ static void run_recover(const struct dur_workload *w, const struct options *o,
             rec_free(&r2);
             continue;
         }
+        /* Did the open replay a journal (write the arena before it returned)? */
+        for (size_t i = r2.first_point;
+             i < r2.n && !(r2.recs[i].kind == REC_MARK && r2.recs[i].off == 1); i++)
+            if (r2.recs[i].kind == REC_WRITE && strcmp(r2.paths[r2.recs[i].file], arena2) == 0) {
+                c->replayed++;
+                break;
+            }
         uint64_t found = d2.hash[0];
         if ((cw.done < 0 || found != d1->hash[cw.done]) && found != d1->hash[cw.begun]) {
             count(c, -2);
@@ -269,6 +276,9 @@ void run_durable(const struct dur_workload *w, const struct options *o, struct d
     size_t npoints = 0;
     for (size_t i = r.first_point; i < r.n; i++)
         npoints += r.recs[i].kind == REC_POINT;
+    if (c->replayed > before.replayed)
+        printf("%-11s %d first-level images cut inside a commit: %ld opened by replaying a "
+               "journal\n", w->name, RECOVER_FIRST_CUTS, c->replayed - before.replayed);
     printf("%-11s %6ld images (%ld cut inside a commit) %6ld opened at a commit (%ld the last, "
            "%ld the one in flight) %4ld refused %4ld mismatched  [%d commits, %zu crash points; "
            "record %.2f s, images %.2f s]\n",
