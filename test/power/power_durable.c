@@ -64,6 +64,18 @@ void dur_close(struct dur_run *d)
     d->hash[d->ncommits++] = s.hash;
 }
 
+void dur_reopen(struct dur_run *d)
+{
+    dur_begin(d);
+    int err = fm_open(d->path, &(struct fm_options){.flags = FM_DURABLE}, &d->fi);
+    if (err) {
+        fprintf(stderr, "power durable: reopening: %s\n", fm_strerror(err));
+        exit(1);
+    }
+    dur_end(d);
+    rec_tick(d->r);
+}
+
 /* ---- the scenarios ------------------------------------------------------------ */
 
 /* Small objects, a commit every 10 operations. */
@@ -204,6 +216,26 @@ static void run_plain(struct dur_run *d, uint64_t *rng)
     }
 }
 
+/* Closed and opened again, three times: the journal is emptied and
+ * removed at each close and created again at each open (a new file of the
+ * same path, durable only once its directory is synced). */
+static void run_reopen(struct dur_run *d, uint64_t *rng)
+{
+    for (int round = 0; round < 4; round++) {
+        if (round) {
+            dur_close(d);
+            dur_reopen(d);
+        }
+        for (int op = 1; op <= 30; op++) {
+            churn_step(d->fi, rng, 0, 32);
+            rec_tick(d->r);
+            if (op % 10 == 0)
+                dur_commit(d);
+        }
+        churn_ticked(d->fi, d->r, rng, 3, 0, 32);
+    }
+}
+
 /* The second level of dur_recover: after the open that recovered, a few
  * operations and a commit (fm_close commits again). */
 static void run_after_recovery(struct dur_run *d, uint64_t *rng)
@@ -221,6 +253,8 @@ const struct dur_workload dur_workloads[] = {
     {"dur_realloc", "a block realloc'ed up to 3 MiB and back", 1 * MIB, run_realloc},
     {"dur_plain", "fm_malloc/fm_free/fm_realloc through the caches, names, commits every 8",
      1 * MIB, run_plain},
+    {"dur_reopen", "closed and opened again 3 times, the journal removed and created again",
+     1 * MIB, run_reopen},
     {"dur_recover", "cut inside commits of dur_churn, then inside the recovery", 1 * MIB,
      run_churn},
 };

@@ -21,6 +21,7 @@ enum { DUR_MAX_COMMITS = 256 };
 struct dur_run {
     struct record *r;
     struct fm_info *fi;
+    const char *path; /* the arena's */
     int ncommits;
     uint64_t hash[DUR_MAX_COMMITS];
 };
@@ -34,6 +35,9 @@ void dur_commit(struct dur_run *d);
 
 /* fm_close, framed as the last commit (its state: the arena's before). */
 void dur_close(struct dur_run *d);
+/* fm_open of d->path with FM_DURABLE, framed as a commit (its state: the
+ * arena's after): the open of an arena closed in the same recording. */
+void dur_reopen(struct dur_run *d);
 
 struct dur_workload {
     const char *name;

@@ -52,7 +52,7 @@ static int record_durable(const struct dur_workload *w, const char *arena, bool 
     rec_know(r, journal);
     if (!fresh)
         rec_arm(r); /* the recovery is what the second level cuts */
-    *d = (struct dur_run){.r = r};
+    *d = (struct dur_run){.r = r, .path = arena};
     dur_begin(d);
     struct fm_options opt = {.initial_size = w->initial_size,
                              .flags = FM_DURABLE | (fresh ? FM_CREATE : 0)};
@@ -280,12 +280,12 @@ void run_durable(const struct dur_workload *w, const struct options *o, struct d
         printf("%-11s %d first-level images cut inside a commit: %ld opened by replaying a "
                "journal\n", w->name, RECOVER_FIRST_CUTS, c->replayed - before.replayed);
     printf("%-11s %6ld images (%ld cut inside a commit) %6ld opened at a commit (%ld the last, "
-           "%ld the one in flight) %4ld refused %4ld mismatched  [%d commits, %zu crash points; "
-           "record %.2f s, images %.2f s]\n",
+           "%ld the one in flight) %4ld refused %4ld mismatched  [%d commits, %zu crash points, "
+           "%d files; record %.2f s, images %.2f s]\n",
            w->name, c->images - before.images, c->inside - before.inside,
            c->at_last + c->at_next - before.at_last - before.at_next, c->at_last - before.at_last,
            c->at_next - before.at_next, c->refused - before.refused,
-           c->mismatches - before.mismatches, d.ncommits, npoints, power_seconds(&t0, &t1),
+           c->mismatches - before.mismatches, d.ncommits, npoints, r.nfiles, power_seconds(&t0, &t1),
            power_seconds(&t1, &t2));
     fflush(stdout);
     rec_free(&r);
