@@ -66,7 +66,8 @@ static void disk_copy(struct disk *to, const struct disk *from)
 {
     /* All of [0, size) is written out, and size may exceed used. */
     disk_reserve(to, from->size > from->used ? from->size : from->used);
-    memcpy(to->buf, from->buf, (size_t)from->used);
+    if (from->used) /* an empty file (a journal emptied) may have no buffer */
+        memcpy(to->buf, from->buf, (size_t)from->used);
     if (to->used > from->used)
         memset(to->buf + from->used, 0, (size_t)(to->used - from->used));
     to->used = from->used;
