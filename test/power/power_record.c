@@ -366,6 +366,11 @@ void rec_arm(struct record *r)
     r->first_point = r->n;
 }
 
+void rec_arm_strict(struct record *r)
+{
+    r->first_point = r->n;
+}
+
 void rec_mark(struct record *r, uint64_t n)
 {
     rec_add(r, REC_MARK, -1, n, 0);

@@ -71,6 +71,9 @@ void rec_tick(struct record *r);
 /* Crash points start here (what came before, e.g. creation, is setup:
  * the files then live count as durably created). */
 void rec_arm(struct record *r);
+/* The same, but what came before is durable only as far as its own syncs
+ * made it so: a file created without a directory sync may be missing. */
+void rec_arm_strict(struct record *r);
 /* Add a MARK numbered n. */
 void rec_mark(struct record *r, uint64_t n);
 /* Stop recording (removes the hook); the record stays readable. */

@@ -51,7 +51,7 @@ static int record_durable(const struct dur_workload *w, const char *arena, bool 
     rec_know(r, arena);
     rec_know(r, journal);
     if (!fresh)
-        rec_arm(r); /* the recovery is what the second level cuts */
+        rec_arm_strict(r); /* the recovery is what the second level cuts */
     *d = (struct dur_run){.r = r, .path = arena};
     dur_begin(d);
     struct fm_options opt = {.initial_size = w->initial_size,
@@ -61,8 +61,11 @@ static int record_durable(const struct dur_workload *w, const char *arena, bool 
         rec_stop(r);
         return err;
     }
+    /* A cut during creation is test_openclose's business; but the
+     * creation must be durable when the open returns, directory entry
+     * included (FM_DURABLE syncs the directory). */
     if (fresh)
-        rec_arm(r); /* a cut during creation is test_openclose's business */
+        rec_arm_strict(r);
     dur_end(d);
     uint64_t rng = seed | 1;
     w->run(d, &rng);
