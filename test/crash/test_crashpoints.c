@@ -20,11 +20,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "arena_hash.h"
 #include "arena_util.h"
 #include "fmalloc.h"
 #include "harness.h"
 #include "log.h"
+#include "state_hash.h"
 
 static char work_path[600], tmpl_path[600];
 static long total_steps, total_cases;
@@ -54,14 +54,6 @@ static void drop(struct fm_info *fi, int i)
     fm_free_from(fi, slot(fi, i));
 }
 
-/* Every block's offset, size and bytes, the root and the names. */
-static struct arena_state snapshot(struct fm_info *fi)
-{
-    struct arena_state s;
-    expect_eq(arena_hash(fi, &s), 0);
-    return s;
-}
-
 /* Syncing protects against OS crashes, not process kills: skip it here. */
 static const struct fm_options nosync = {.flags = FM_NOSYNC};
 
@@ -76,7 +68,7 @@ static const struct fm_options nosync = {.flags = FM_NOSYNC};
 static bool reference;
 static int ncalls;
 static long bounds[MAX_CALLS];
-static struct arena_state after_call[MAX_CALLS];
+static struct snap after_call[MAX_CALLS];
 
 static void call_done(struct fm_info *fi)
 {
@@ -102,7 +94,7 @@ static void run_scenario(const char *name, scenario_fn setup, scenario_fn op)
 
     harness_copy_file(tmpl_path, work_path);
     fi = require_open(work_path, nosync);
-    struct arena_state before = snapshot(fi);
+    struct snap before = snapshot(fi);
     reference = true;
     ncalls = 0;
     fm__cp_arm(0);
@@ -113,7 +105,7 @@ static void run_scenario(const char *name, scenario_fn setup, scenario_fn op)
     fm__cp_disarm();
     reference = false;
     require_eq(fm_check(fi), 0);
-    struct arena_state after = snapshot(fi);
+    struct snap after = snapshot(fi);
     fm_close(fi);
     expect_true(steps > 0);
 
@@ -147,12 +139,12 @@ static void run_scenario(const char *name, scenario_fn setup, scenario_fn op)
             fprintf(stderr, "%s: step %ld: check: %s\n", name, k, fm_check_message(fi));
             bad = 1;
         }
-        struct arena_state s = snapshot(fi);
+        struct snap s = snapshot(fi);
         /* the call the crash fell in, and the heaps on either side of it */
         int j = 0;
         while (crashed && j < ncalls - 1 && bounds[j] < k)
             j++;
-        struct arena_state lo = j ? after_call[j - 1] : before, hi = after_call[j];
+        struct snap lo = j ? after_call[j - 1] : before, hi = after_call[j];
         bool ok = crashed ? (s.hash == lo.hash && s.blocks == lo.blocks) ||
                                 (ncalls > 1 && s.hash == hi.hash && s.blocks == hi.blocks)
                           : s.hash == after.hash && s.blocks == after.blocks;

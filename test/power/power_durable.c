@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arena_hash.h"
+#include "state_hash.h"
 #include "power_image.h" /* sim_random */
 #include "power_workloads.h"
 
@@ -27,8 +27,8 @@ void dur_begin(struct dur_run *d)
 void dur_end(struct dur_run *d)
 {
     rec_mark(d->r, 2 * (uint64_t)d->ncommits + 1);
-    struct arena_state s;
-    int err = arena_hash(d->fi, &s);
+    struct snap s;
+    int err = state_hash(d->fi, &s);
     if (err) {
         fprintf(stderr, "power durable: hashing the arena: %s\n", fm_strerror(err));
         exit(1);
@@ -51,8 +51,8 @@ void dur_commit(struct dur_run *d)
 void dur_close(struct dur_run *d)
 {
     dur_begin(d);
-    struct arena_state s;
-    int err = arena_hash(d->fi, &s);
+    struct snap s;
+    int err = state_hash(d->fi, &s);
     if (!err)
         err = fm_close(d->fi);
     if (err) {

@@ -4,7 +4,7 @@
  * fm_commit at points of its own (dur_commit), and rec_tick()s after
  * every operation.  Commit k is framed in the record by MARK 2k (it
  * begins) and MARK 2k+1 (it returned), and its state -- the arena's hash
- * (arena_hash.h) when it returned -- is kept in hash[k].  Commit 0 is the
+ * (test/state_hash.h) when it returned -- is kept in hash[k].  Commit 0 is the
  * state the arena opened with; the runner frames fm_close, which commits,
  * as the last one.
  */

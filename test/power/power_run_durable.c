@@ -3,7 +3,7 @@
  *
  * What is asserted for every image (docs/crash-model.md, "OS crash and
  * power loss"): fm_open succeeds (a refusal of any kind is a failure),
- * fm_check passes, and the arena's state (arena_hash.h) is the state of
+ * fm_check passes, and the arena's state (test/state_hash.h) is the state of
  * commit k, the last one that returned before the cut -- or of commit
  * k+1 if it had begun (the cut fell inside it).  The images hold every
  * file of the record (the arena, its journal) cut at one instant
@@ -24,7 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "arena_hash.h"
+#include "state_hash.h"
 #include "fmalloc.h"
 #include "power_files.h"
 #include "power_run.h"
@@ -108,11 +108,11 @@ static int check_image(const char *arena, unsigned flags, const struct dur_run *
         return -1;
     }
     int verdict = -2;
-    struct arena_state s;
+    struct snap s;
     if (fm_check(fi) != 0) {
         snprintf(why, why_len, "opened (%s), but fm_check: %s",
                  flags & FM_DURABLE ? "FM_DURABLE" : "default", fm_check_message(fi));
-    } else if ((err = arena_hash(fi, &s)) != 0) {
+    } else if ((err = state_hash(fi, &s)) != 0) {
         snprintf(why, why_len, "hashing: %s", fm_strerror(err));
     } else if (cw->done >= 0 && s.hash == d->hash[cw->done]) {
         verdict = 0;
