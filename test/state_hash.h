@@ -3,7 +3,8 @@
  * state after a crash with the states it may legitimately be in: every
  * live block's offset, size and bytes (fm_walk), the whole root region,
  * and every name with its offset.  Offsets, not addresses: the mapping
- * moves between opens.
+ * moves between opens.  (The crash-point and durable tests, and the
+ * power-loss simulator, which hashes thousands of arenas.)
  */
 #ifndef FM_TEST_STATE_HASH_H
 #define FM_TEST_STATE_HASH_H
@@ -14,10 +15,19 @@
 #include "fmalloc.h"
 #include "harness.h"
 
+/* A word at a time, each mixed down as well as up: arenas hold megabytes
+ * (a byte-wise FNV took a third of the power simulator's time). */
 static inline uint64_t fnv(const void *p, size_t n, uint64_t h)
 {
     const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+        h ^= h >> 29;
+    }
+    for (; i < n; i++)
         h = (h ^ b[i]) * 0x100000001b3ull;
     return h;
 }
@@ -48,12 +58,20 @@ static inline int snap_name(const char *name, fm_off_t off, void *arg)
     return 0;
 }
 
+/* The state of fi into *s: 0, or the error of fm_walk / fm_name_iterate. */
+static inline int state_hash(struct fm_info *fi, struct snap *s)
+{
+    *s = (struct snap){fi, 0xcbf29ce484222325ull, 0};
+    s->hash = fnv(fm_root(fi), fm_root_size(fi), s->hash);
+    int err = fm_walk(fi, snap_block, s);
+    return err ? err : fm_name_iterate(fi, snap_name, s);
+}
+
+/* The same, a failure counted as a failed check. */
 static inline struct snap snapshot(struct fm_info *fi)
 {
-    struct snap s = {fi, 0xcbf29ce484222325ull, 0};
-    s.hash = fnv(fm_root(fi), fm_root_size(fi), s.hash);
-    expect_eq(fm_walk(fi, snap_block, &s), 0);
-    expect_eq(fm_name_iterate(fi, snap_name, &s), 0);
+    struct snap s;
+    expect_eq(state_hash(fi, &s), 0);
     return s;
 }
 

@@ -64,8 +64,10 @@ static void disk_touch(struct disk *d, uint64_t end)
 
 static void disk_copy(struct disk *to, const struct disk *from)
 {
-    disk_reserve(to, from->used);
-    memcpy(to->buf, from->buf, (size_t)from->used);
+    /* All of [0, size) is written out, and size may exceed used. */
+    disk_reserve(to, from->size > from->used ? from->size : from->used);
+    if (from->used) /* an empty file (a journal emptied) may have no buffer */
+        memcpy(to->buf, from->buf, (size_t)from->used);
     if (to->used > from->used)
         memset(to->buf + from->used, 0, (size_t)(to->used - from->used));
     to->used = from->used;
@@ -188,7 +190,7 @@ void replay_to(struct replay *rp, size_t end)
             replay_sync(rp);
         } else if (e->kind == REC_MSYNC) {
             replay_msync(rp, e);
-        } else if (e->kind != REC_POINT) {
+        } else if (e->kind <= REC_PUNCH) { /* WRITE, SIZE, EXTEND, PUNCH */
             pending_add(rp, rp->next);
         }
     }

@@ -24,6 +24,13 @@
  * Each image draws its own odds (how much landed, how many metadata
  * changes, how many tears) so that images range from "nothing since the
  * sync" to "everything", with mixes in between.
+ *
+ * Across files (power_files.h): every file is cut at the same record
+ * index.  A file created during the recording exists in an image only if
+ * a DIRSYNC of its path (os_sync_dir) completed before the cut, else it
+ * may or may not (drawn); an unlink likewise is durable only after a
+ * DIRSYNC, and before that the file may still be there, with its durable
+ * bytes.  A path's creations and unlinks land in the order issued.
  */
 #ifndef FM_POWER_IMAGE_H
 #define FM_POWER_IMAGE_H

@@ -31,6 +31,7 @@ static struct {
     struct record *r;
     int fd_file[MAX_FD]; /* file index + 1; 0: not a file we know */
     uint64_t size[REC_MAX_FILES]; /* each file's size now (no page beyond it is read) */
+    bool live[REC_MAX_FILES];     /* the file has its path now (not unlinked) */
     struct map maps[MAX_MAPS];
     int nmaps;
 } rs;
@@ -158,28 +159,66 @@ static int file_of_fd(int fd)
     return fd >= 0 && fd < MAX_FD ? rs.fd_file[fd] - 1 : -1;
 }
 
+/* The file that has `path` now, or -1. */
+static int live_file(const struct record *r, const char *path)
+{
+    for (int i = r->nfiles - 1; i >= 0; i--)
+        if (rs.live[i] && strcmp(r->paths[i], path) == 0)
+            return i;
+    return -1;
+}
+
+/* The latest file with `path`, live or not, or -1. */
+static int last_file(const struct record *r, const char *path)
+{
+    for (int i = r->nfiles - 1; i >= 0; i--)
+        if (strcmp(r->paths[i], path) == 0)
+            return i;
+    return -1;
+}
+
+static int file_new(struct record *r, const char *path)
+{
+    if (r->nfiles == REC_MAX_FILES) {
+        fprintf(stderr, "power_record: more than %d files\n", REC_MAX_FILES);
+        abort();
+    }
+    int f = r->nfiles++;
+    r->paths[f] = strdup(path);
+    rs.live[f] = true;
+    rs.size[f] = 0;
+    rec_add(r, REC_CREATE, f, 0, 0);
+    return f;
+}
+
+/* A file that existed before the recording: its entry and its bytes then
+ * are durable (the simulator starts from them). */
+static int file_existing(struct record *r, const char *path, int fd)
+{
+    int f = file_new(r, path);
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_size > 0) {
+        unsigned char *buf = xmalloc((size_t)st.st_size);
+        if (pread(fd, buf, (size_t)st.st_size, 0) == st.st_size) {
+            rec_write(r, f, 0, buf, (uint64_t)st.st_size, false);
+            rs.size[f] = (uint64_t)st.st_size;
+        }
+        free(buf);
+    }
+    rec_add(r, REC_SYNC, f, 0, 0);
+    rec_add(r, REC_DIRSYNC, f, 0, 0);
+    return f;
+}
+
 static int file_open(struct record *r, const char *path, int fd)
 {
-    int f = rec_file(r, path);
+    int f = live_file(r, path);
     if (f < 0) {
-        if (r->nfiles == REC_MAX_FILES) {
-            fprintf(stderr, "power_record: more than %d files\n", REC_MAX_FILES);
-            abort();
-        }
-        f = r->nfiles++;
-        r->paths[f] = strdup(path);
-        /* A file that existed before the recording: its bytes then are
-         * durable (the simulator starts from them). */
+        /* A path never seen that has bytes existed before (rec_know
+         * says so for the ones that may be empty); else the open created it. */
         struct stat st;
-        if (fstat(fd, &st) == 0 && st.st_size > 0) {
-            unsigned char *buf = xmalloc((size_t)st.st_size);
-            if (pread(fd, buf, (size_t)st.st_size, 0) == st.st_size) {
-                rec_write(r, f, 0, buf, (uint64_t)st.st_size, false);
-                rec_add(r, REC_SYNC, f, 0, 0);
-            }
-            free(buf);
-        }
-        rs.size[f] = st.st_size > 0 ? (uint64_t)st.st_size : 0;
+        bool before = last_file(r, path) < 0 && fstat(fd, &st) == 0 && st.st_size > 0;
+        f = before ? file_existing(r, path, fd) : file_new(r, path);
     }
     if (fd >= 0 && fd < MAX_FD)
         rs.fd_file[fd] = f + 1;
@@ -235,9 +274,20 @@ static void on_event(const struct os_trace_event *ev, void *ctx)
         if (f >= 0)
             rs.fd_file[ev->fd] = 0;
         break;
-    case OS_TRACE_UNLINK: /* no scenario unlinks its arena; nothing to model */
-    case OS_TRACE_DIRSYNC:
+    case OS_TRACE_UNLINK: {
+        int u = live_file(r, ev->path);
+        if (u >= 0) {
+            rs.live[u] = false;
+            rec_add(r, REC_UNLINK, u, 0, 0);
+        }
         break;
+    }
+    case OS_TRACE_DIRSYNC: {
+        int d = last_file(r, ev->path);
+        if (d >= 0)
+            rec_add(r, REC_DIRSYNC, d, 0, 0);
+        break;
+    }
     case OS_TRACE_PWRITE:
     case OS_TRACE_TRUNCATE:
     case OS_TRACE_ALLOCATE:
@@ -288,6 +338,20 @@ void rec_start(struct record *r)
     os_trace_set(on_event, r);
 }
 
+void rec_know(struct record *r, const char *path)
+{
+    if (live_file(r, path) >= 0)
+        return;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        /* It does not exist: its first open creates it.  A record of a
+         * file never opened would say nothing; create nothing here. */
+        return;
+    }
+    file_existing(r, path, fd);
+    close(fd);
+}
+
 void rec_tick(struct record *r)
 {
     maps_look(r);
@@ -296,7 +360,20 @@ void rec_tick(struct record *r)
 
 void rec_arm(struct record *r)
 {
+    for (int f = 0; f < r->nfiles; f++)
+        if (rs.live[f])
+            rec_add(r, REC_DIRSYNC, f, 0, 0);
     r->first_point = r->n;
+}
+
+void rec_arm_strict(struct record *r)
+{
+    r->first_point = r->n;
+}
+
+void rec_mark(struct record *r, uint64_t n)
+{
+    rec_add(r, REC_MARK, -1, n, 0);
 }
 
 void rec_stop(struct record *r)

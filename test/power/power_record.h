@@ -14,6 +14,15 @@
  *   MSYNC   the mapped pages of [off, off+len) were written back
  *   SYNC    fdatasync of the file completed
  *   POINT   an instant a power cut may strike at
+ *   CREATE  the file (one incarnation of a path) got its directory entry
+ *   UNLINK  the file lost it (its path may be created again: a new file)
+ *   DIRSYNC the directory entries of the file's path are durable
+ *   MARK    the workload's own marker, `off` its number (images ignore it)
+ *
+ * Files are incarnations: a path unlinked and created again is two files
+ * of the record, with the same path.  A file that existed before the
+ * recording (rec_know, or one first opened with bytes in it) begins with
+ * CREATE, its bytes, SYNC and DIRSYNC: all of that is durable.
  *
  * Page versions are found by comparing every page of every shared writable
  * mapping with a copy taken at the previous look: at every traced event,
@@ -27,17 +36,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum rec_kind { REC_WRITE, REC_SIZE, REC_EXTEND, REC_PUNCH, REC_MSYNC, REC_SYNC, REC_POINT };
+enum rec_kind {
+    REC_WRITE, REC_SIZE, REC_EXTEND, REC_PUNCH, REC_MSYNC, REC_SYNC, REC_POINT,
+    REC_CREATE, REC_UNLINK, REC_DIRSYNC, REC_MARK
+};
 
 struct rec {
     enum rec_kind kind;
-    int file;            /* index into record.paths; -1 for POINT */
+    int file;            /* index into record.paths; -1 for POINT and MARK */
     bool from_map;       /* WRITE: a page of a mapping (never extends the file) */
     uint64_t off, len;   /* see above */
     unsigned char *data; /* WRITE: len bytes, owned */
 };
 
-enum { REC_MAX_FILES = 8 };
+enum { REC_MAX_FILES = 16 };
 
 struct record {
     struct rec *recs;
@@ -50,14 +62,24 @@ struct record {
 
 /* Start recording into r (zeroed first); installs the os trace hook. */
 void rec_start(struct record *r);
+/* Before anything opens it: if `path` exists now, it existed before the
+ * recording (durable, bytes and directory entry); if not, its first open
+ * creates it. */
+void rec_know(struct record *r, const char *path);
 /* Look at the mappings for changed pages, then add a crash point. */
 void rec_tick(struct record *r);
-/* Crash points start here (what came before, e.g. creation, is setup). */
+/* Crash points start here (what came before, e.g. creation, is setup:
+ * the files then live count as durably created). */
 void rec_arm(struct record *r);
+/* The same, but what came before is durable only as far as its own syncs
+ * made it so: a file created without a directory sync may be missing. */
+void rec_arm_strict(struct record *r);
+/* Add a MARK numbered n. */
+void rec_mark(struct record *r, uint64_t n);
 /* Stop recording (removes the hook); the record stays readable. */
 void rec_stop(struct record *r);
 void rec_free(struct record *r);
-/* The index of path in r->paths, or -1. */
+/* The index of the first file with this path in r->paths, or -1. */
 int rec_file(const struct record *r, const char *path);
 
 #endif

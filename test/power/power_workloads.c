@@ -12,7 +12,7 @@
 
 enum { KIB = 1024, MIB = 1024 * 1024 };
 
-static fm_off_t *slots(struct fm_info *fi)
+fm_off_t *slots(struct fm_info *fi)
 {
     return fm_root(fi);
 }
@@ -36,19 +36,19 @@ static void *must(void *p, const char *what, size_t size)
     return p;
 }
 
-static void alloc_filled(struct fm_info *fi, int slot, size_t size)
+void alloc_filled(struct fm_info *fi, int slot, size_t size)
 {
     void *p = must(fm_malloc_to(fi, &slots(fi)[slot], size), "fm_malloc_to", size);
     memset(p, next_fill(), size);
 }
 
-static void realloc_filled(struct fm_info *fi, int slot, size_t size)
+void realloc_filled(struct fm_info *fi, int slot, size_t size)
 {
     void *p = must(fm_realloc_to(fi, &slots(fi)[slot], size), "fm_realloc_to", size);
     memset(p, next_fill(), size);
 }
 
-static void rewrite(struct fm_info *fi, int slot)
+void rewrite(struct fm_info *fi, int slot)
 {
     void *p = fm_pointer(fi, slots(fi)[slot]);
     memset(p, next_fill(), fm_usable_size(fi, p));
@@ -65,14 +65,14 @@ static void sync_ticked(struct fm_info *fi, struct record *r)
     rec_tick(r);
 }
 
-static size_t small_size(uint64_t *rng)
+size_t small_size(uint64_t *rng)
 {
     uint64_t x = sim_random(rng);
     return x % 8 == 0 ? 16 * KIB + (size_t)(x >> 8) % (112 * KIB) : 16 + (size_t)(x >> 8) % 4000;
 }
 
 /* One random operation on a random slot of [lo, hi). */
-static void churn_step(struct fm_info *fi, uint64_t *rng, int lo, int hi)
+void churn_step(struct fm_info *fi, uint64_t *rng, int lo, int hi)
 {
     int slot = lo + (int)(sim_random(rng) % (uint64_t)(hi - lo));
     uint64_t what = sim_random(rng) % 10;
@@ -87,7 +87,7 @@ static void churn_step(struct fm_info *fi, uint64_t *rng, int lo, int hi)
 }
 
 /* n random operations on slots [lo, hi), a crash point after each. */
-static void churn_ticked(struct fm_info *fi, struct record *r, uint64_t *rng, int n, int lo, int hi)
+void churn_ticked(struct fm_info *fi, struct record *r, uint64_t *rng, int n, int lo, int hi)
 {
     for (int i = 0; i < n; i++) {
         churn_step(fi, rng, lo, hi);

@@ -22,6 +22,20 @@ struct workload {
     void (*run)(struct fm_info *fi, struct record *r, uint64_t *rng);
 };
 
+/* The steps scenarios are made of (power_durable.c's too). */
+fm_off_t *slots(struct fm_info *fi);
+/* Allocate or reallocate the block of `slot`, filled with a fresh byte. */
+void alloc_filled(struct fm_info *fi, int slot, size_t size);
+void realloc_filled(struct fm_info *fi, int slot, size_t size);
+/* Refill the block of `slot`. */
+void rewrite(struct fm_info *fi, int slot);
+/* 16 B to 4 KB, one in eight 16 to 128 KiB. */
+size_t small_size(uint64_t *rng);
+/* One random operation on a random slot of [lo, hi). */
+void churn_step(struct fm_info *fi, uint64_t *rng, int lo, int hi);
+/* n of them, a crash point after each. */
+void churn_ticked(struct fm_info *fi, struct record *r, uint64_t *rng, int n, int lo, int hi);
+
 extern const struct workload power_workloads[];
 extern const int power_nworkloads;
 

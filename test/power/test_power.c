@@ -21,13 +21,19 @@
  *     the sync; only a punch or a truncation zeroes whole sectors.)
  * The refusals are counted: they are what the power-safe mode must remove.
  *
+ * The FM_DURABLE scenarios (names dur_*) have a stricter verdict:
+ * power_run_durable.c.
+ *
  *   test_power [--images N] [--seed S] [--scenario NAME[,NAME...]]
- *              [--break-ordering] [--weak-msync]
+ *              [--default | --durable] [--break-ordering] [--weak-msync]
  *              [--expect-mismatches]
  *
  * --images N is per scenario (default 2000, or FM_POWER_IMAGES);
+ * --default / --durable run only the default-mode / FM_DURABLE scenarios;
  * --break-ordering sets os_break_ordering (punch at once, truncate before
- * syncing); --expect-mismatches inverts the verdict (for that run);
+ * syncing; a durable commit applies its pages before the journal is
+ * durable); --expect-mismatches inverts the verdict (for that run: a
+ * refused durable image counts as caught too);
  * --weak-msync makes msync alone make nothing durable (only a later
  * fdatasync does), the stricter reading of the model.
  */
@@ -43,8 +49,9 @@
 #include "fmalloc.h"
 #include "format.h"
 #include "os.h"
-#include "power_image.h"
+#include "power_files.h"
 #include "power_record.h"
+#include "power_run.h"
 #include "power_workloads.h"
 
 enum { SECTOR = 512, ROOT_OFF = 4096 };
@@ -53,14 +60,7 @@ struct counts {
     long images, opened, refused_corrupt, refused_checksum, mismatches;
 };
 
-struct options {
-    long images;
-    uint64_t seed;
-    const char *only;
-    bool expect_mismatches;
-};
-
-static char dir[512];
+char power_dir[512];
 
 /* Images go to tmpfs when there is one: each open syncs, and on a disk
  * 10,000 fdatasyncs would be the whole cost of the test. */
@@ -69,11 +69,64 @@ static void make_dir(void)
     const char *t = getenv("FM_POWER_DIR");
     if (!t)
         t = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/fmpower.XXXXXX", t ? t : "/tmp");
-    if (!mkdtemp(dir)) {
+    snprintf(power_dir, sizeof power_dir, "%s/fmpower.XXXXXX", t ? t : "/tmp");
+    if (!mkdtemp(power_dir)) {
         perror("mkdtemp");
         exit(1);
     }
+    static const char *const sub[] = {"rec", "img", "rec2"};
+    for (int i = 0; i < 3; i++) {
+        char d[600];
+        snprintf(d, sizeof d, "%s/%s", power_dir, sub[i]);
+        if (mkdir(d, 0755) != 0) {
+            perror(d);
+            exit(1);
+        }
+    }
+}
+
+static void remove_dir(void)
+{
+    static const char *const sub[] = {"rec", "img", "rec2"};
+    for (int i = 0; i < 3; i++) {
+        char d[600];
+        snprintf(d, sizeof d, "%s/%s", power_dir, sub[i]);
+        rmdir(d);
+    }
+    rmdir(power_dir);
+}
+
+double power_seconds(const struct timespec *from, const struct timespec *to)
+{
+    return (double)(to->tv_sec - from->tv_sec) + (double)(to->tv_nsec - from->tv_nsec) / 1e9;
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+size_t *power_cuts(const struct record *r, long n, uint64_t *rng, size_t *npoints)
+{
+    size_t np = 0;
+    for (size_t i = r->first_point; i < r->n; i++)
+        np += r->recs[i].kind == REC_POINT;
+    size_t *all = malloc((np ? np : 1) * sizeof *all), *cut = malloc((size_t)n * sizeof *cut);
+    if (!all || !cut || !np) {
+        fprintf(stderr, "test_power: no crash points, or out of memory\n");
+        exit(1);
+    }
+    np = 0;
+    for (size_t i = r->first_point; i < r->n; i++)
+        if (r->recs[i].kind == REC_POINT)
+            all[np++] = i;
+    for (long k = 0; k < n; k++)
+        cut[k] = all[sim_random(rng) % np];
+    qsort(cut, (size_t)n, sizeof *cut, cmp_size);
+    free(all);
+    *npoints = np;
+    return cut;
 }
 
 /* ---- recording a scenario --------------------------------------------------- */
@@ -101,18 +154,6 @@ static void record_workload(const struct workload *w, const char *path, uint64_t
 }
 
 /* ---- checking one image ------------------------------------------------------- */
-
-/* The image replaces the previous one in place (no O_TRUNC: on tmpfs,
- * freeing and zeroing every page again would cost more than the copy). */
-static void write_file(const char *path, const struct disk *d)
-{
-    int fd = open(path, O_WRONLY | O_CREAT, 0644);
-    if (fd < 0 || pwrite(fd, d->buf, (size_t)d->size, 0) != (ssize_t)d->size ||
-        ftruncate(fd, (off_t)d->size) != 0 || close(fd) != 0) {
-        perror(path);
-        exit(1);
-    }
-}
 
 static bool file_is(const char *path, const struct disk *d)
 {
@@ -201,10 +242,9 @@ static const char *check_synced_blocks(struct fm_info *fi, const struct disk *du
 
 /* Open one image; count the outcome; NULL, or the mismatch. */
 static const char *check_image(const char *path, const struct disk *img, const struct replay *rp,
-                               const struct options *o, struct counts *c, char *why, size_t why_len)
+                               struct counts *c, char *why, size_t why_len)
 {
     const struct disk *durable = &rp->durable;
-    write_file(path, img);
     struct fm_info *fi = NULL;
     int err = fm_open(path, &(struct fm_options){0}, &fi);
     c->images++;
@@ -233,17 +273,12 @@ static const char *check_image(const char *path, const struct disk *img, const s
 
 /* ---- a scenario ------------------------------------------------------------------ */
 
-static int cmp_size(const void *a, const void *b)
-{
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 static void run_scenario(const struct workload *w, const struct options *o, struct counts *c)
 {
-    char arena[600], image[600];
-    snprintf(arena, sizeof arena, "%s/%s.fm", dir, w->name);
-    snprintf(image, sizeof image, "%s/image.fm", dir);
+    char arena[600], image[600], imgdir[600];
+    snprintf(arena, sizeof arena, "%s/rec/%s.fm", power_dir, w->name);
+    snprintf(image, sizeof image, "%s/img/%s.fm", power_dir, w->name);
+    snprintf(imgdir, sizeof imgdir, "%s/img", power_dir);
     struct timespec t0, t1, t2;
     clock_gettime(CLOCK_MONOTONIC, &t0);
 
@@ -252,55 +287,44 @@ static void run_scenario(const struct workload *w, const struct options *o, stru
     clock_gettime(CLOCK_MONOTONIC, &t1);
 
     /* The crash points: N instants drawn among those after creation. */
-    size_t npoints = 0;
-    for (size_t i = r.first_point; i < r.n; i++)
-        npoints += r.recs[i].kind == REC_POINT;
-    size_t *all = malloc(npoints * sizeof *all), *cut = malloc((size_t)o->images * sizeof *cut);
-    npoints = 0;
-    for (size_t i = r.first_point; i < r.n; i++)
-        if (r.recs[i].kind == REC_POINT)
-            all[npoints++] = i;
     uint64_t rng = o->seed ^ (uint64_t)(uintptr_t)w->name[0] << 32 ^ 0x9E3779B97F4A7C15ull;
-    for (long k = 0; k < o->images; k++)
-        cut[k] = all[sim_random(&rng) % npoints];
-    qsort(cut, (size_t)o->images, sizeof *cut, cmp_size);
+    size_t npoints;
+    size_t *cut = power_cuts(&r, o->images, &rng, &npoints);
 
-    struct replay rp;
-    replay_init(&rp, &r, rec_file(&r, arena));
-    struct disk img = {0};
+    struct image_set set;
+    set_init(&set, &r);
     struct counts before = *c;
     char why[512];
     for (long k = 0; k < o->images; k++) {
-        replay_to(&rp, cut[k]);
+        set_replay_to(&set, cut[k]);
         struct crash_odds odds;
         uint64_t image_rng = rng ^ (uint64_t)k * 0x100000001B3ull;
-        image_build(&rp, &image_rng, &img, &odds);
-        const char *bad = check_image(image, &img, &rp, o, c, why, sizeof why);
+        set_build(&set, &image_rng, &odds);
+        set_write(&set, imgdir);
+        /* The arena (path 0) was created before the first crash point. */
+        const struct replay *rp = &set.rp[set.chosen[0]];
+        const char *bad = check_image(image, &set.disk[0], rp, c, why, sizeof why);
         if (bad) {
             c->mismatches++;
             if (c->mismatches - before.mismatches <= 5 || !o->expect_mismatches)
                 fprintf(stderr,
                         "%s: MISMATCH image %ld (record %zu of %zu, %zu pending; odds land %.2f meta %.1f "
                         "tear %.2f): %s\n",
-                        w->name, k, cut[k], r.n, rp.npending, odds.land, odds.meta, odds.tear, bad);
+                        w->name, k, cut[k], r.n, rp->npending, odds.land, odds.meta, odds.tear, bad);
         }
     }
     clock_gettime(CLOCK_MONOTONIC, &t2);
-    printf("%-9s %6ld images %6ld opened %6ld refused (%ld FM_ECORRUPT, %ld FM_ECHECKSUM)  "
+    printf("%-11s %6ld images %6ld opened %6ld refused (%ld FM_ECORRUPT, %ld FM_ECHECKSUM)  "
            "%ld mismatches  [%zu crash points, %" PRIu64
            " page versions; record %.2f s, images %.2f s]\n",
            w->name, c->images - before.images, c->opened - before.opened,
            c->refused_corrupt + c->refused_checksum - before.refused_corrupt - before.refused_checksum,
            c->refused_corrupt - before.refused_corrupt, c->refused_checksum - before.refused_checksum,
-           c->mismatches - before.mismatches, npoints,
-           r.page_writes,
-           (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
-           (double)(t2.tv_sec - t1.tv_sec) + (double)(t2.tv_nsec - t1.tv_nsec) / 1e9);
+           c->mismatches - before.mismatches, npoints, r.page_writes, power_seconds(&t0, &t1),
+           power_seconds(&t1, &t2));
     fflush(stdout);
-    disk_free(&img);
-    replay_free(&rp);
+    set_free(&set);
     rec_free(&r);
-    free(all);
     free(cut);
     unlink(arena);
     unlink(image);
@@ -321,7 +345,8 @@ static bool chosen(const char *only, const char *name)
 static void usage(void)
 {
     fprintf(stderr, "usage: test_power [--images N] [--seed S] [--scenario NAME[,NAME...]] "
-                    "[--break-ordering] [--weak-msync] [--expect-mismatches]\n");
+                    "[--default | --durable] [--break-ordering] [--weak-msync] "
+                    "[--expect-mismatches]\n");
     exit(2);
 }
 
@@ -329,6 +354,7 @@ int main(int argc, char **argv)
 {
     const char *env = getenv("FM_POWER_IMAGES");
     struct options o = {.images = env ? atol(env) : 2000};
+    char which = 0; /* 'p': the default-mode scenarios only, 'd': the durable ones */
     const char *seed_env = getenv("FM_TEST_SEED");
     o.seed = seed_env ? strtoull(seed_env, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)clock();
     for (int i = 1; i < argc; i++) {
@@ -344,6 +370,10 @@ int main(int argc, char **argv)
             power_weak_msync = true;
         else if (strcmp(argv[i], "--expect-mismatches") == 0)
             o.expect_mismatches = true;
+        else if (strcmp(argv[i], "--default") == 0)
+            which = 'p';
+        else if (strcmp(argv[i], "--durable") == 0)
+            which = 'd';
         else
             usage();
     }
@@ -355,23 +385,34 @@ int main(int argc, char **argv)
     make_dir();
 
     struct counts c = {0};
+    struct dur_counts dc = {0};
     int ran = 0;
-    for (int i = 0; i < power_nworkloads; i++)
+    for (int i = 0; i < power_nworkloads && which != 'd'; i++)
         if (chosen(o.only, power_workloads[i].name)) {
             run_scenario(&power_workloads[i], &o, &c);
             ran++;
         }
-    rmdir(dir);
+    for (int i = 0; i < dur_nworkloads && which != 'p'; i++)
+        if (chosen(o.only, dur_workloads[i].name)) {
+            run_durable(&dur_workloads[i], &o, &dc);
+            ran++;
+        }
+    remove_dir();
     if (!ran)
         usage();
-    printf("total     %6ld images %6ld opened %6ld refused (%ld FM_ECORRUPT, %ld FM_ECHECKSUM)  "
-           "%ld mismatches\n",
-           c.images, c.opened, c.refused_corrupt + c.refused_checksum, c.refused_corrupt,
-           c.refused_checksum, c.mismatches);
+    if (c.images)
+        printf("total       %6ld images %6ld opened %6ld refused (%ld FM_ECORRUPT, %ld "
+               "FM_ECHECKSUM)  %ld mismatches\n",
+               c.images, c.opened, c.refused_corrupt + c.refused_checksum, c.refused_corrupt,
+               c.refused_checksum, c.mismatches);
+    if (dc.images)
+        printf("total dur   %6ld images %6ld opened at a commit %4ld refused %4ld mismatched\n",
+               dc.images, dc.at_last + dc.at_next, dc.refused, dc.mismatches);
+    long bad = c.mismatches + dc.refused + dc.mismatches;
     if (o.expect_mismatches) {
-        printf(c.mismatches ? "the broken ordering was caught\n"
-                            : "FAIL: the broken ordering went unnoticed\n");
-        return c.mismatches ? 0 : 1;
+        printf(bad ? "the broken ordering was caught\n"
+                   : "FAIL: the broken ordering went unnoticed\n");
+        return bad ? 0 : 1;
     }
-    return c.mismatches ? 1 : 0;
+    return bad ? 1 : 0;
 }

@@ -2,15 +2,17 @@
  * test_power_model.c -- the simulator's model checked on a record written
  * by hand (power_image.h): what is durable after a sync and after an
  * msync, which bytes a pending write, punch or size change may leave, and
- * that every allowed outcome does occur.  No arena: if this fails, the
- * images test_power opens are not the ones the model describes.
+ * that every allowed outcome does occur; and the directory model
+ * (power_files.h) on a record of two paths, one created, unlinked and
+ * created again.  No arena: if this fails, the images test_power opens
+ * are not the ones the model describes.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
-#include "power_image.h"
+#include "power_files.h"
 
 enum { PAGE = 4096, SECTOR = 512, IMAGES = 3000 };
 
@@ -83,6 +85,107 @@ static void expect_images(struct replay *rp, size_t point, const uint64_t *sizes
     disk_free(&img);
 }
 
+/* ---- the directory model ------------------------------------------------ */
+
+static struct record drec;
+
+static void dadd(enum rec_kind kind, int file, int fill)
+{
+    if (drec.n == drec.cap) {
+        drec.cap = drec.cap ? 2 * drec.cap : 64;
+        drec.recs = realloc(drec.recs, drec.cap * sizeof *drec.recs);
+        require_true(drec.recs != NULL);
+    }
+    struct rec *e = &drec.recs[drec.n++];
+    *e = (struct rec){.kind = kind, .file = kind == REC_POINT ? -1 : file};
+    if (kind == REC_WRITE) {
+        e->len = PAGE;
+        e->data = malloc(PAGE);
+        require_true(e->data != NULL);
+        memset(e->data, fill, PAGE);
+    }
+}
+
+/* At `point`, path 1 ("j") must name one of the files in `files` (-1:
+ * none), each seen; path 0 ("a") always file 0, its page 'A'.  A file's
+ * page holds `fill` (its only write, synced). */
+static void expect_paths(struct image_set *set, size_t point, const int *files, const int *fills,
+                         int n)
+{
+    set_replay_to(set, point);
+    uint64_t rng = 777;
+    unsigned seen = 0;
+    for (int k = 0; k < 300; k++) {
+        struct crash_odds odds;
+        set_build(set, &rng, &odds);
+        expect_eq(set->chosen[0], 0);
+        expect_true(set->disk[0].size == PAGE && set->disk[0].buf[0] == 'A');
+        int i = 0;
+        while (i < n && files[i] != set->chosen[1])
+            i++;
+        if (!expect_true(i < n)) {
+            fprintf(stderr, "  point %zu: j names file %d\n", point, set->chosen[1]);
+            continue;
+        }
+        if (files[i] >= 0)
+            expect_true(set->disk[1].size == PAGE && set->disk[1].buf[0] == fills[i]);
+        seen |= 1u << i;
+    }
+    if (!expect_eq(seen, (1u << n) - 1))
+        fprintf(stderr, "  point %zu: not every allowed file seen\n", point);
+}
+
+/* "a" existed before; "j" is created (file 1), made durable by a DIRSYNC,
+ * unlinked, created again (file 2), and that made durable. */
+static void test_directory_model(void)
+{
+    drec.paths[0] = "d/a";
+    drec.paths[1] = drec.paths[2] = "d/j";
+    drec.nfiles = 3;
+    dadd(REC_CREATE, 0, 0);
+    dadd(REC_WRITE, 0, 'A');
+    dadd(REC_SYNC, 0, 0);
+    dadd(REC_DIRSYNC, 0, 0);
+    size_t p1 = drec.n;
+    dadd(REC_POINT, -1, 0);
+    dadd(REC_CREATE, 1, 0);
+    dadd(REC_WRITE, 1, 'J');
+    dadd(REC_SYNC, 1, 0);
+    size_t created = drec.n;
+    dadd(REC_POINT, -1, 0);
+    dadd(REC_DIRSYNC, 1, 0);
+    size_t dirsynced = drec.n;
+    dadd(REC_POINT, -1, 0);
+    dadd(REC_UNLINK, 1, 0);
+    size_t unlinked = drec.n;
+    dadd(REC_POINT, -1, 0);
+    dadd(REC_CREATE, 2, 0);
+    dadd(REC_WRITE, 2, 'K');
+    dadd(REC_SYNC, 2, 0);
+    size_t again = drec.n;
+    dadd(REC_POINT, -1, 0);
+    dadd(REC_DIRSYNC, 2, 0);
+    size_t again_synced = drec.n;
+    dadd(REC_POINT, -1, 0);
+
+    struct image_set set;
+    set_init(&set, &drec);
+    expect_eq(set.npaths, 2);
+    expect_paths(&set, p1, (int[]){-1}, (int[]){0}, 1);
+    /* Created and synced, its entry not: there or not. */
+    expect_paths(&set, created, (int[]){-1, 1}, (int[]){0, 'J'}, 2);
+    expect_paths(&set, dirsynced, (int[]){1}, (int[]){'J'}, 1);
+    /* Unlinked, not durably: still there with its bytes, or gone. */
+    expect_paths(&set, unlinked, (int[]){1, -1}, (int[]){'J', 0}, 2);
+    /* Created again: the old file, none, or the new one (in order). */
+    expect_paths(&set, again, (int[]){1, -1, 2}, (int[]){'J', 0, 'K'}, 3);
+    expect_paths(&set, again_synced, (int[]){2}, (int[]){'K'}, 1);
+    set_free(&set);
+    for (size_t i = 0; i < drec.n; i++)
+        free(drec.recs[i].data);
+    free(drec.recs);
+}
+
 int main(void)
 {
     /* A file of two pages of 'A', synced; then page versions B and C of
@@ -145,5 +248,6 @@ int main(void)
     for (size_t i = 0; i < rec.n; i++)
         free(rec.recs[i].data);
     free(rec.recs);
+    test_directory_model();
     return harness_done();
 }
