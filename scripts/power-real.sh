@@ -1,0 +1,278 @@
+#!/usr/bin/env bash
+# power-real.sh -- power cuts on a real file system (issue 16): an arena on
+# ext4 on a loop device, changed and committed by test/realimg/power_real,
+# the device's backing file cloned at random moments, each clone mounted
+# and its arena opened.
+#
+#   scripts/power-real.sh [BUILDDIR]        (default: build; root only)
+#
+# The backing file lives on XFS (itself in a loop-mounted image file), so a
+# clone is `cp --reflink=always`: the FICLONE ioctl first writes back the
+# backing file's page cache, and the loop device's writes are all that ever
+# reached that file, so a clone holds exactly what the disk would hold if
+# the power failed at that instant.  The kernel's writeback is made eager
+# (vm.dirty_expire_centisecs and vm.dirty_writeback_centisecs, restored on
+# exit) so that pages the program did not sync reach the disk between
+# commits, as they may on any machine.  Each clone is attached, mounted
+# (ext4 replays its journal) and checked: `power_real check` opens the
+# arena, runs fm_check and compares the state hash with the log of commits
+# the program wrote to /tmp, which no clone touches.
+#
+# Modes (POWER_REAL_MODES, default "default durable"):
+#   default  fm_sync every K operations: the baseline; refusals and
+#            half-written blocks are reported, not failed
+#   durable  FM_DURABLE, fm_commit every K operations: every image must
+#            open at a commit no older than the last one logged before the
+#            clone began (at most the one in flight): one refused, stale or
+#            mismatched image fails the run
+#   broken   durable with the library's os_break_ordering switch set: the
+#            run fails unless some image is refused, stale or mismatched
+#            (the test must catch orderings broken on purpose)
+#
+# Environment:
+#   POWER_REAL_IMAGES    clones per mode (default 30)
+#   POWER_REAL_EVERY     operations per commit (default 40)
+#   POWER_REAL_PACE_US   pause after each operation, microseconds (default 200)
+#   POWER_REAL_GAP_MS    mean pause between clones, milliseconds (default 150)
+#   POWER_REAL_SEED      the workload's seed (default: from the clock)
+#   POWER_REAL_VERBOSE   1: print every image's verdict, not only the bad ones
+#
+# The last line counts each mode, e.g.
+#   real images: default 30 (opened 27: ...; refused 3), durable 30 (committed state 30, refused 0, mismatched 0)
+# Exit status: 0 passed, 1 failed, 77 skipped (no root, no loop devices, no
+# ext4/XFS mounts, no reflink: the reason is printed).  Needs losetup,
+# mkfs.ext4 and mkfs.xfs; xfsprogs is installed with apt-get if missing.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+BUILD=${1:-build}
+IMAGES=${POWER_REAL_IMAGES:-30}
+EVERY=${POWER_REAL_EVERY:-40}
+PACE_US=${POWER_REAL_PACE_US:-200}
+GAP_MS=${POWER_REAL_GAP_MS:-150}
+SEED=${POWER_REAL_SEED:-$(date +%s)}
+VERBOSE=${POWER_REAL_VERBOSE:-0}
+MODES=${POWER_REAL_MODES:-default durable}
+PROG=$BUILD/test/realimg/power_real
+
+skip() {
+    echo "power-real: skipped: $*"
+    exit 77
+}
+
+# ---- what the machine must allow ---------------------------------------------
+[ -x "$PROG" ] || { echo "power-real: no $PROG (build it: ninja -C $BUILD)" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || skip "needs root (loop devices, mounts)"
+for tool in losetup mount umount mkfs.ext4; do
+    command -v "$tool" >/dev/null || skip "no $tool"
+done
+if ! command -v mkfs.xfs >/dev/null; then
+    command -v apt-get >/dev/null || skip "no mkfs.xfs (xfsprogs) and no apt-get"
+    echo "power-real: installing xfsprogs"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xfsprogs >/dev/null 2>&1 ||
+        skip "mkfs.xfs missing and apt-get install xfsprogs failed"
+fi
+grep -qw ext4 /proc/filesystems || modprobe ext4 2>/dev/null || skip "no ext4 in this kernel"
+grep -qw xfs /proc/filesystems || modprobe xfs 2>/dev/null || skip "no xfs in this kernel"
+
+# ---- cleanup on every exit path ---------------------------------------------
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/power-real.XXXXXX")
+dev=        # the last device attach made
+mounts=()   # mount points, unmounted last first
+loops=()    # loop devices, detached last first
+sysctls=()  # "path value" to restore
+workload_pid=
+
+cleanup() {
+    local i
+    if [ -n "$workload_pid" ]; then
+        kill -TERM "$workload_pid" 2>/dev/null || true
+        wait "$workload_pid" 2>/dev/null || true
+    fi
+    for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do
+        umount "${mounts[i]}" 2>/dev/null || umount -l "${mounts[i]}" 2>/dev/null || true
+    done
+    for ((i = ${#loops[@]} - 1; i >= 0; i--)); do
+        losetup -d "${loops[i]}" 2>/dev/null || true
+    done
+    for i in "${sysctls[@]}"; do
+        echo "${i#* }" >"${i%% *}" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# attach FILE: a loop device for FILE in $dev, remembered for cleanup (not
+# in a subshell: the list must reach the trap).
+attach() {
+    dev=$(losetup -f --show "$1" 2>/dev/null) || return 1
+    loops+=("$dev")
+}
+
+# detach DEV: detach and forget it.
+detach() {
+    local i
+    losetup -d "$1"
+    for i in "${!loops[@]}"; do
+        [ "${loops[i]}" = "$1" ] && unset 'loops[i]'
+    done
+    loops=("${loops[@]}")
+}
+
+# mount_at DEV DIR TYPE: mount, remembered for cleanup.
+mount_at() {
+    mkdir -p "$2"
+    mount -t "$3" "$1" "$2" 2>/dev/null || return 1
+    mounts+=("$2")
+}
+
+# unmount_at DIR: unmount and forget it.
+unmount_at() {
+    local i
+    umount "$1"
+    for i in "${!mounts[@]}"; do
+        [ "${mounts[i]}" = "$1" ] && unset 'mounts[i]'
+    done
+    mounts=("${mounts[@]}")
+}
+
+# ---- the XFS that holds the backing files -------------------------------------
+truncate -s 1G "$WORK/xfs.img"
+mkfs.xfs -q -m reflink=1 "$WORK/xfs.img" >/dev/null 2>&1 || skip "mkfs.xfs with reflink failed"
+attach "$WORK/xfs.img" || skip "cannot attach a loop device (losetup -f)"
+mount_at "$dev" "$WORK/xfs" xfs || skip "cannot mount XFS on $dev"
+XFS=$WORK/xfs
+: >"$XFS/probe" && cp --reflink=always "$XFS/probe" "$XFS/probe.clone" 2>/dev/null ||
+    skip "no reflink copies on XFS"
+rm -f "$XFS/probe" "$XFS/probe.clone"
+
+# ---- eager writeback --------------------------------------------------------
+for knob in dirty_expire_centisecs dirty_writeback_centisecs; do
+    f=/proc/sys/vm/$knob
+    old=$(cat "$f")
+    if echo 5 >"$f" 2>/dev/null; then
+        sysctls+=("$f $old")
+    else
+        echo "power-real: note: cannot set vm.$knob (writeback stays at ${old}0 ms)"
+    fi
+done
+
+# ---- one mode ---------------------------------------------------------------
+# verdicts[mode] = space-separated verdict words, one per image
+declare -A verdicts times
+status=0
+
+run_mode() {
+    local mode=$1 flags=() check_flags=() start=$SECONDS
+    case $mode in
+    default) ;;
+    durable) flags=(--durable) check_flags=(--durable) ;;
+    broken) flags=(--durable --break-ordering) check_flags=(--durable) ;;
+    *) echo "power-real: unknown mode '$mode'" >&2; status=1; return ;;
+    esac
+    local back=$XFS/ext4-$mode.img ext4 log=$WORK/log-$mode
+    truncate -s 64M "$back"
+    mkfs.ext4 -q -F "$back" >/dev/null 2>&1 || skip "mkfs.ext4 failed"
+    attach "$back" || skip "cannot attach a second loop device"
+    ext4=$dev
+    mount_at "$ext4" "$WORK/ext4-$mode" ext4 || skip "cannot mount ext4 on $ext4"
+
+    "$PROG" run --arena "$WORK/ext4-$mode/arena" --log "$log" "${flags[@]}" \
+        --every "$EVERY" --seed "$SEED" --pace-us "$PACE_US" >"$WORK/run-$mode.out" 2>&1 &
+    workload_pid=$!
+    local t=0
+    while [ ! -s "$log" ]; do
+        kill -0 "$workload_pid" 2>/dev/null || break
+        sleep 0.05
+        t=$((t + 1))
+        [ $t -lt 200 ] || break
+    done
+
+    # Take the clones; each with the commits logged before and after it.
+    local i lo hi bounds=()
+    for ((i = 1; i <= IMAGES; i++)); do
+        sleep "$(awk -v m="$GAP_MS" -v r="$RANDOM" 'BEGIN { printf "%.3f", 2 * m * r / 32768 / 1000 }')"
+        kill -0 "$workload_pid" 2>/dev/null || break
+        lo=$(wc -l <"$log")
+        cp --reflink=always "$back" "$XFS/clone-$i.img"
+        hi=$(wc -l <"$log")
+        bounds+=("$lo $((hi + 1))")
+    done
+    local rc=0
+    kill -TERM "$workload_pid" 2>/dev/null || true
+    wait "$workload_pid" || rc=$?
+    workload_pid=
+    if [ "$rc" -ne 0 ] || [ ${#bounds[@]} -ne "$IMAGES" ]; then
+        echo "power-real: $mode: the workload failed (exit $rc, ${#bounds[@]} of $IMAGES images):"
+        sed 's/^/    /' "$WORK/run-$mode.out"
+        status=1
+    fi
+    unmount_at "$WORK/ext4-$mode"
+    detach "$ext4"
+    rm -f "$back"
+
+    # Check each clone: attach, mount (journal replay), open, hash.
+    local mnt=$WORK/image out words=()
+    for ((i = 1; i <= ${#bounds[@]}; i++)); do
+        read -r lo hi <<<"${bounds[i - 1]}"
+        out="mountfail"
+        if attach "$XFS/clone-$i.img"; then
+            if mount_at "$dev" "$mnt" ext4; then
+                out=$("$PROG" check --arena "$mnt/arena" --log "$log" "${check_flags[@]}" \
+                    --min "$lo" --max "$hi" 2>&1) || true
+                unmount_at "$mnt"
+            fi
+            detach "$dev"
+        fi
+        rm -f "$XFS/clone-$i.img"
+        words+=("${out%% *}")
+        if [ "$VERBOSE" = 1 ] || ! [[ $out =~ ^(committed|later) ]]; then
+            echo "  $mode image $i (commits $lo..$hi): $out"
+        fi
+    done
+    verdicts[$mode]="${words[*]}"
+    times[$mode]=$((SECONDS - start))
+    echo "power-real: $mode: ${#words[@]} images, $(tail -n 1 "$WORK/run-$mode.out"), ${times[$mode]} s"
+}
+
+# count WORD MODE: how many of MODE's images got verdict WORD.
+count() {
+    local w n=0
+    for w in ${verdicts[$2]}; do
+        [ "$w" = "$1" ] && n=$((n + 1))
+    done
+    echo $n
+}
+
+echo "power-real: seed $SEED, $IMAGES images per mode, commit every $EVERY operations," \
+    "${PACE_US} us between operations, clones ${GAP_MS} ms apart on average"
+line=()
+for mode in $MODES; do
+    run_mode "$mode"
+    n=$(wc -w <<<"${verdicts[$mode]}")
+    committed=$(count committed "$mode")
+    later=$(count later "$mode")
+    torn=$(count torn "$mode")
+    refused=$(count refused "$mode")
+    bad=$((n - committed - later - torn - refused))
+    if [ "$mode" = default ]; then
+        line+=("default $n (opened $((committed + later + torn)): at a sync $committed, later $later, half-written blocks $torn; refused $refused; other $bad)")
+        continue
+    fi
+    mismatched=$((n - committed - refused))
+    line+=("$mode $n (committed state $committed, refused $refused, mismatched $mismatched)")
+    if [ "$mode" = durable ] && [ "$committed" -ne "$n" ]; then
+        echo "power-real: FAILED: durable images not at a committed state" >&2
+        status=1
+    elif [ "$mode" = broken ] && [ "$committed" -eq "$n" ]; then
+        echo "power-real: FAILED: the broken ordering went unnoticed" >&2
+        status=1
+    fi
+done
+joined=${line[0]-}
+for part in "${line[@]:1}"; do
+    joined+=", $part"
+done
+echo "real images: $joined"
+exit $status
