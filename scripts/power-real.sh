@@ -43,6 +43,7 @@
 # ext4/XFS mounts, no reflink: the reason is printed).  Needs losetup,
 # mkfs.ext4 and mkfs.xfs; xfsprogs is installed with apt-get if missing.
 set -euo pipefail
+[ -z "${POWER_REAL_TRACE-}" ] || { PS4='+ $EPOCHREALTIME '; set -x; }
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 BUILD=${1:-build}
@@ -199,7 +200,7 @@ run_mode() {
         hi=$(wc -l <"$log")
         bounds+=("$lo $((hi + 1))")
     done
-    local rc=0
+    local rc=0 cloned=$SECONDS
     kill -TERM "$workload_pid" 2>/dev/null || true
     wait "$workload_pid" || rc=$?
     workload_pid=
@@ -233,7 +234,8 @@ run_mode() {
     done
     verdicts[$mode]="${words[*]}"
     times[$mode]=$((SECONDS - start))
-    echo "power-real: $mode: ${#words[@]} images, $(tail -n 1 "$WORK/run-$mode.out"), ${times[$mode]} s"
+    echo "power-real: $mode: ${#words[@]} images, $(tail -n 1 "$WORK/run-$mode.out")," \
+        "${times[$mode]} s (workload and clones $((cloned - start)) s, checks $((SECONDS - cloned)) s)"
 }
 
 # count WORD MODE: how many of MODE's images got verdict WORD.
