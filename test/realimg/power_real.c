@@ -16,22 +16,38 @@
  * knew was committed at each instant.  Commit 1 is the empty table, logged
  * before the first operation; SIGTERM ends with a last commit.
  *
+ * Beside L it writes L.slots: for each commit, the slot table (offset, size
+ * and tag of every linked block) as it was committed.
+ *
  * check: opens A (a crash image: its file system was just mounted, its
  * journal replayed), runs fm_check, computes the state hash and prints one
- * line, the verdict first:
- *   committed C      the state of commit C, logged, with min <= C <= max
- *                    (min: commits logged before the image was taken;
- *                    max: one more than those logged after, the one that
- *                    may have been in flight)
- *   stale C          the state of commit C, but C < min: a commit lost
- *   later C          (default mode) past commit C, every block intact:
- *                    operations the kernel wrote back after the sync
- *   torn C           (default mode) past commit C, a linked block not
- *                    carrying its pattern (an operation half written back)
- *   mismatch C       (durable) a state no commit had
- *   refused ERR      fm_open failed: ERR is fm_strerror's code and detail
- *   checkfail        fm_open succeeded, fm_check found the heap damaged
- * and exits 0 for committed, later and torn, 1 otherwise (2: usage/setup).
+ * line, the verdict first.  min: commits logged before the image was
+ * taken; max: one more than those logged after it (the one that may have
+ * been in flight).  Any mode:
+ *   committed C   the state of commit C, logged, min <= C <= max
+ *   stale C       the state of, or past, commit C < min: a commit lost
+ *   checkfail     fm_open succeeded, fm_check found the heap damaged
+ *   badrefusal    fm_open failed with another error than FM_ECORRUPT or
+ *                 FM_ECHECKSUM, or changed the file it refused
+ * FM_DURABLE (--durable):
+ *   mismatch C    a state no commit had (C: the commit it claims)
+ *   refused ERR   fm_open failed
+ * default mode (what docs/crash-model.md promises after a power cut:
+ * opened and consistent or refused untouched; a synced block never reads
+ * zero):
+ *   later C       past commit C, every linked block intact: operations
+ *                 the kernel wrote back after the sync
+ *   torn C        past commit C, a linked block not carrying its pattern
+ *                 (an operation half written back)
+ *   dangling C    past commit C, a slot linking no live block (the root
+ *                 page written back without the heap's)
+ *   zeroed C      a block linked at the last sync before the image, still
+ *                 linked from its slot, has a 512-byte sector that was all
+ *                 non-zero then and reads all zero now
+ *   refused ERR   FM_ECORRUPT or FM_ECHECKSUM, the file untouched
+ * The exit status is 0 for what the mode allows, 1 for the rest (stale,
+ * checkfail, badrefusal, zeroed; in durable mode anything but committed),
+ * 2 for a usage or setup error.
  *
  * The state hash covers the whole root region (the slot table, the sizes,
  * the commit number), every linked block's bytes and the heap's allocated
@@ -59,7 +75,8 @@
 
 enum { NSLOTS = 256 };
 #define SMALL_MAX 2000u          /* most blocks: 16..SMALL_MAX bytes */
-#define BIG_MAX (512u << 10)     /* one allocation in 32: up to 512 KiB */
+#define BIG_MIN (1u << 20)       /* one allocation in 128: BIG_MIN..BIG_MAX */
+#define BIG_MAX (2u << 20)       /* (frees of 1 MiB and more punch holes) */
 #define ROOT_MAGIC 0x6c61657272776f70ull /* "powrreal" */
 
 /* The root region, owned by this program. */
@@ -71,6 +88,13 @@ struct real_root {
     uint32_t sizes[NSLOTS];    /* bytes written in each block */
 };
 _Static_assert(sizeof(struct real_root) <= 8192, "root region is 8 KiB");
+
+/* One commit's slot table in L.slots, at (commit - 1) * sizeof. */
+struct slot_record {
+    fm_off_t off[NSLOTS];
+    uint64_t tag[NSLOTS];
+    uint32_t size[NSLOTS];
+};
 
 struct args {
     const char *cmd, *arena, *log;
@@ -173,8 +197,8 @@ static uint64_t state_hash(struct fm_info *fi, const char **why)
 static size_t pick_size(uint64_t *rng)
 {
     uint64_t x = rng_next(rng);
-    if (x % 32 == 0)
-        return 16 + (size_t)(x >> 8) % BIG_MAX;
+    if (x % 128 == 0)
+        return BIG_MIN + (size_t)(x >> 8) % (BIG_MAX - BIG_MIN);
     return 16 + (size_t)(x >> 8) % (SMALL_MAX - 15);
 }
 
@@ -220,7 +244,7 @@ static int do_op(struct fm_info *fi, struct real_root *r, uint64_t *rng, uint64_
 
 /* Number a commit, make it durable, then log it. */
 static int commit_and_log(struct fm_info *fi, struct real_root *r, const struct args *a,
-                          uint64_t nop, int logfd)
+                          uint64_t nop, int logfd, int slotfd)
 {
     r->commit++;
     r->ops = nop;
@@ -235,9 +259,20 @@ static int commit_and_log(struct fm_info *fi, struct real_root *r, const struct 
         fprintf(stderr, "power_real: hash after commit %" PRIu64 ": %s\n", r->commit, why);
         return FM_ECORRUPT;
     }
+    static struct slot_record rec;
+    for (int k = 0; k < NSLOTS; k++) {
+        rec.off[k] = r->slots[k];
+        rec.size[k] = r->sizes[k];
+        rec.tag[k] = 0;
+        if (r->slots[k])
+            memcpy(&rec.tag[k], fm_pointer(fi, r->slots[k]), sizeof rec.tag[k]);
+    }
+    /* the record first: a commit in L always has its slot table */
+    off_t at = (off_t)((r->commit - 1) * sizeof rec);
     char line[64];
     int len = snprintf(line, sizeof line, "%" PRIu64 " %016" PRIx64 "\n", r->commit, h);
-    if (write(logfd, line, (size_t)len) != len) {
+    if (pwrite(slotfd, &rec, sizeof rec, at) != (ssize_t)sizeof rec ||
+        write(logfd, line, (size_t)len) != len) {
         perror("power_real: log");
         return EIO;
     }
@@ -254,8 +289,11 @@ static int cmd_run(const struct args *a)
     os_break_ordering = a->break_ordering;
 #endif
 
+    char slots_path[4096];
+    snprintf(slots_path, sizeof slots_path, "%s.slots", a->log);
     int logfd = open(a->log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-    if (logfd < 0) {
+    int slotfd = open(slots_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (logfd < 0 || slotfd < 0) {
         perror(a->log);
         return 2;
     }
@@ -272,7 +310,7 @@ static int cmd_run(const struct args *a)
     struct real_root *r = fm_root(fi);
     r->magic = ROOT_MAGIC;
     uint64_t rng = a->seed, nop = 0;
-    err = commit_and_log(fi, r, a, nop, logfd);
+    err = commit_and_log(fi, r, a, nop, logfd, slotfd);
     while (!err && !stop_requested && (!a->ops_max || nop < a->ops_max)) {
         err = do_op(fi, r, &rng, nop);
         if (err) {
@@ -281,17 +319,18 @@ static int cmd_run(const struct args *a)
         }
         nop++;
         if (nop % a->every == 0)
-            err = commit_and_log(fi, r, a, nop, logfd);
+            err = commit_and_log(fi, r, a, nop, logfd, slotfd);
         if (a->pace_us) {
             struct timespec ts = {0, (long)a->pace_us * 1000};
             nanosleep(&ts, NULL);
         }
     }
     if (!err && nop % a->every)
-        err = commit_and_log(fi, r, a, nop, logfd);
+        err = commit_and_log(fi, r, a, nop, logfd, slotfd);
     uint64_t commits = r->commit;
     int cerr = fm_close(fi);
     close(logfd);
+    close(slotfd);
     printf("power_real: %" PRIu64 " operations, %" PRIu64 " commits\n", nop, commits);
     return err || cerr ? 1 : 0;
 }
@@ -312,61 +351,173 @@ static uint64_t logged_hash(const char *log, uint64_t c)
     return found;
 }
 
+/* Commit c's slot table from L.slots; false if it is not there. */
+static bool logged_slots(const char *log, uint64_t c, struct slot_record *rec)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s.slots", log);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = pread(fd, rec, sizeof *rec, (off_t)((c - 1) * sizeof *rec));
+    close(fd);
+    return c >= 1 && n == (ssize_t)sizeof *rec;
+}
+
+/* The hash of a file's bytes and size (to see that a refused open left
+ * it untouched); 0 if it cannot be read. */
+static uint64_t file_hash(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    static unsigned char buf[1 << 16];
+    uint64_t h = 0xcbf29ce484222325ull, total = 0;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+        h = hash_bytes(h, buf, (size_t)n);
+        total += (uint64_t)n;
+    }
+    close(fd);
+    return n < 0 ? 0 : hash_bytes(h, &total, sizeof total) | 1;
+}
+
 static bool blocks_intact(struct fm_info *fi, const struct real_root *r)
 {
     for (int k = 0; k < NSLOTS; k++) {
         if (!r->slots[k])
             continue;
         const unsigned char *p = fm_pointer(fi, r->slots[k]);
-        if (!p || fm_usable_size(fi, p) < r->sizes[k] || r->sizes[k] < 8 ||
-            !block_intact(p, r->sizes[k]))
+        if (!block_intact(p, r->sizes[k]))
             return false;
     }
     return true;
+}
+
+/* Every slot links a live block at least as large as its size. */
+static bool links_live(struct fm_info *fi, const struct real_root *r)
+{
+    for (int k = 0; k < NSLOTS; k++) {
+        if (!r->slots[k])
+            continue;
+        const unsigned char *p = fm_pointer(fi, r->slots[k]);
+        if (!p || r->sizes[k] < 8 || fm_usable_size(fi, p) < r->sizes[k])
+            return false;
+    }
+    return true;
+}
+
+static bool all_zero(const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+/* The default mode's second promise against commit `sync`'s slot table: a
+ * block linked then, still linked from its slot and allocated, has no
+ * 512-byte sector (of the file) reading all zero that was all non-zero. */
+static int zeroed_slot(struct fm_info *fi, const struct real_root *r,
+                       const struct slot_record *rec)
+{
+    unsigned char want[512];
+    for (int k = 0; k < NSLOTS; k++) {
+        if (!rec->off[k] || r->slots[k] != rec->off[k])
+            continue;
+        const unsigned char *p = fm_pointer(fi, rec->off[k]);
+        size_t n = rec->size[k];
+        if (!p || fm_usable_size(fi, p) < n)
+            continue;
+        size_t j = (size_t)(-rec->off[k] & 511); /* first whole sector */
+        for (; j + 512 <= n; j += 512) {
+            if (!all_zero(p + j, 512))
+                continue;
+            /* as it was at the sync: the tag, then its pattern */
+            for (size_t i = 0; i < 512; i++)
+                want[i] = j + i < 8 ? ((const unsigned char *)&rec->tag[k])[j + i]
+                                    : pattern_byte(rec->tag[k], j + i);
+            bool nonzero = true;
+            for (size_t i = 0; i < 512 && nonzero; i++)
+                nonzero = want[i] != 0;
+            if (nonzero)
+                return k;
+        }
+    }
+    return -1;
+}
+
+/* Verdict on an opened image; returns the exit status. */
+static int judge(struct fm_info *fi, const struct args *a)
+{
+    const struct real_root *r = fm_root(fi);
+    if (r->magic != ROOT_MAGIC) {
+        printf("%s - root region not written (magic %016" PRIx64 ")\n",
+               a->durable ? "mismatch" : "stale", r->magic);
+        return 1;
+    }
+    uint64_t c = r->commit;
+    bool live = links_live(fi, r);
+    const char *why = "";
+    uint64_t h = live ? state_hash(fi, &why) : 0;
+    if (h && h == logged_hash(a->log, c)) {
+        if (c < a->min) {
+            printf("stale %" PRIu64 " (commits 1..%" PRIu64 " were logged)\n", c, a->min);
+            return 1;
+        }
+        if (c > a->max) {
+            printf("mismatch %" PRIu64 " from after the image (max %" PRIu64 ")\n", c, a->max);
+            return 1;
+        }
+        printf("committed %" PRIu64 "\n", c);
+        return 0;
+    }
+    if (a->durable) {
+        printf("mismatch %" PRIu64 " %s\n", c, live ? "no commit has this state"
+                                                    : "a slot links no live block of its size");
+        return 1;
+    }
+    if (c < a->min) {
+        printf("stale %" PRIu64 " (past it, but commits 1..%" PRIu64 " were logged)\n", c,
+               a->min);
+        return 1;
+    }
+    /* The last sync before the image, when no other completed during it. */
+    static struct slot_record rec;
+    if (a->min + 1 == a->max && logged_slots(a->log, a->min, &rec)) {
+        int k = zeroed_slot(fi, r, &rec);
+        if (k >= 0) {
+            printf("zeroed %" PRIu64 " slot %d (offset %" PRIu64 ", synced at commit %" PRIu64
+                   ") has a sector reading zero\n", c, k, rec.off[k], a->min);
+            return 1;
+        }
+    }
+    if (!live)
+        printf("dangling %" PRIu64 "\n", c);
+    else
+        printf("%s %" PRIu64 "\n", blocks_intact(fi, r) ? "later" : "torn", c);
+    return 0;
 }
 
 static int cmd_check(const struct args *a)
 {
     struct fm_options opt = {.flags = FM_NOCACHE | (a->durable ? FM_DURABLE : 0)};
     struct fm_info *fi;
+    uint64_t before = file_hash(a->arena);
     int err = fm_open(a->arena, &opt, &fi);
     if (err) {
-        printf("refused %d %s\n", err, fm_last_error_detail());
-        return 1;
+        bool expected = err == FM_ECORRUPT || err == FM_ECHECKSUM;
+        bool untouched = before && file_hash(a->arena) == before;
+        printf("%s %d %s%s\n", expected && untouched ? "refused" : "badrefusal", err,
+               fm_last_error_detail(), untouched ? "" : " (and the file changed)");
+        return a->durable || !expected || !untouched ? 1 : 0;
     }
+    int rc;
     if (fm_check(fi)) {
         printf("checkfail %s\n", fm_check_message(fi));
-        fm_close(fi);
-        return 1;
-    }
-    const struct real_root *r = fm_root(fi);
-    const char *why = "";
-    uint64_t h = state_hash(fi, &why);
-    uint64_t c = r->commit;
-    int rc = 0;
-    if (r->magic != ROOT_MAGIC) {
-        printf("mismatch - root region not written (magic %016" PRIx64 ")\n", r->magic);
-        rc = 1;
-    } else if (h && h == logged_hash(a->log, c)) {
-        if (c < a->min) {
-            printf("stale %" PRIu64 " (commits 1..%" PRIu64 " were logged)\n", c, a->min);
-            rc = 1;
-        } else if (c > a->max) {
-            printf("mismatch %" PRIu64 " from after the image was taken (max %" PRIu64 ")\n",
-                   c, a->max);
-            rc = 1;
-        } else {
-            printf("committed %" PRIu64 "\n", c);
-        }
-    } else if (a->durable || !h) {
-        printf("mismatch %" PRIu64 " %s\n", c, h ? "no commit has this state" : why);
-        rc = 1;
-    } else if (c < a->min) {
-        printf("stale %" PRIu64 " (past it, but commits 1..%" PRIu64 " were logged)\n", c,
-               a->min);
         rc = 1;
     } else {
-        printf("%s %" PRIu64 "\n", blocks_intact(fi, r) ? "later" : "torn", c);
+        rc = judge(fi, a);
     }
     fm_close(fi);
     return rc;
