@@ -38,6 +38,7 @@
 #   POWER_REAL_IMAGES    clones per mode (default 30)
 #   POWER_REAL_EVERY     operations per commit (default 40)
 #   POWER_REAL_PACE_US   pause after each operation, microseconds (default 200)
+#   POWER_REAL_TRIM_EVERY operations per fm_trim, 0 for none (default 509)
 #   POWER_REAL_GAP_MS    mean pause between clones, milliseconds (default 150)
 #   POWER_REAL_SEED      the workload's seed (default: from the clock)
 #   POWER_REAL_VERBOSE   1: print every image's verdict, not only the bad ones
@@ -56,6 +57,7 @@ BUILD=${1:-build}
 IMAGES=${POWER_REAL_IMAGES:-30}
 EVERY=${POWER_REAL_EVERY:-40}
 PACE_US=${POWER_REAL_PACE_US:-200}
+TRIM_EVERY=${POWER_REAL_TRIM_EVERY:-509}
 GAP_MS=${POWER_REAL_GAP_MS:-150}
 SEED=${POWER_REAL_SEED:-$(date +%s)}
 VERBOSE=${POWER_REAL_VERBOSE:-0}
@@ -187,7 +189,8 @@ run_mode() {
     mount_at "$ext4" "$WORK/ext4-$mode" ext4 || skip "cannot mount ext4 on $ext4"
 
     "$PROG" run --arena "$WORK/ext4-$mode/arena" --log "$log" "${flags[@]}" \
-        --every "$EVERY" --seed "$SEED" --pace-us "$PACE_US" >"$WORK/run-$mode.out" 2>&1 &
+        --every "$EVERY" --seed "$SEED" --pace-us "$PACE_US" \
+        --trim-every "$TRIM_EVERY" >"$WORK/run-$mode.out" 2>&1 &
     workload_pid=$!
     local t=0
     while [ ! -s "$log" ]; do

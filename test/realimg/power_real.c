@@ -3,13 +3,14 @@
  * test (scripts/power-real.sh; issue 16).
  *
  *   power_real run   --arena A --log L [--durable] [--every K] [--seed S]
- *                    [--pace-us U] [--ops N] [--break-ordering]
+ *                    [--pace-us U] [--trim-every T] [--ops N] [--break-ordering]
  *   power_real check --arena A --log L [--durable] --min C --max C
  *
  * run: creates the arena A and changes it until SIGTERM (or N operations):
  * allocates, fills, rewrites, reallocates and frees blocks linked from the
  * root region's slots, each block's bytes derived from a tag drawn from the
- * seed.  Every K operations it numbers a commit (root.commit), calls
+ * seed, and every T operations (default 509) calls fm_trim.  Every K
+ * operations it numbers a commit (root.commit), calls
  * fm_commit (--durable: an FM_DURABLE arena) or fm_sync (the default mode)
  * and, once that returned, appends "C HASH" to L, HASH being the state
  * hash below.  L lives on another file system: it is what the program
@@ -42,8 +43,8 @@
  *   dangling C    past commit C, a slot linking no live block (the root
  *                 page written back without the heap's)
  *   zeroed C      a block linked at the last sync before the image, still
- *                 linked from its slot, has a 512-byte sector that was all
- *                 non-zero then and reads all zero now
+ *                 linked from its slot, has a 512-byte sector that held
+ *                 data then and reads all zero now
  *   refused ERR   FM_ECORRUPT or FM_ECHECKSUM, the file untouched
  * The exit status is 0 for what the mode allows, 1 for the rest (stale,
  * checkfail, badrefusal, zeroed; in durable mode anything but committed),
@@ -102,6 +103,7 @@ struct args {
     unsigned every;            /* operations per commit */
     uint64_t seed, ops_max, min, max;
     unsigned pace_us;          /* pause after each operation */
+    unsigned trim_every;       /* operations per fm_trim; 0: never */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -205,7 +207,8 @@ static size_t pick_size(uint64_t *rng)
 /* One operation on a random slot.  The link and the free are one
  * crash-atomic step each (the *_to calls); the fill is the program's own
  * write, which only a commit makes durable with the link. */
-static int do_op(struct fm_info *fi, struct real_root *r, uint64_t *rng, uint64_t nop)
+static int do_op(struct fm_info *fi, struct real_root *r, uint64_t *rng, uint64_t nop,
+                 unsigned trim_every)
 {
     int k = (int)(rng_next(rng) % NSLOTS);
     unsigned what = (unsigned)(rng_next(rng) % 8);
@@ -234,7 +237,7 @@ static int do_op(struct fm_info *fi, struct real_root *r, uint64_t *rng, uint64_
         block_fill(p, r->sizes[k], tag);
     }
     /* now and then give the free tail back: a truncate to order */
-    if (nop % 509 == 508) {
+    if (trim_every && nop % trim_every == trim_every - 1) {
         int err = fm_trim(fi, 0);
         if (err)
             return err;
@@ -312,7 +315,7 @@ static int cmd_run(const struct args *a)
     uint64_t rng = a->seed, nop = 0;
     err = commit_and_log(fi, r, a, nop, logfd, slotfd);
     while (!err && !stop_requested && (!a->ops_max || nop < a->ops_max)) {
-        err = do_op(fi, r, &rng, nop);
+        err = do_op(fi, r, &rng, nop, a->trim_every);
         if (err) {
             fprintf(stderr, "power_real: operation %" PRIu64 ": %s\n", nop, fm_strerror(err));
             break;
@@ -417,7 +420,11 @@ static bool all_zero(const unsigned char *p, size_t n)
 
 /* The default mode's second promise against commit `sync`'s slot table: a
  * block linked then, still linked from its slot and allocated, has no
- * 512-byte sector (of the file) reading all zero that was all non-zero. */
+ * 512-byte sector (of the file) reading all zero that held data then.  (A
+ * sector: the heap may write its free-list words into a block freed after
+ * the sync, never a whole sector of zeros; a punch or a truncation does.
+ * Our patterns hold zero bytes, so "held data" is "was not all zero",
+ * stricter than test/power's "had no zero byte".) */
 static int zeroed_slot(struct fm_info *fi, const struct real_root *r,
                        const struct slot_record *rec)
 {
@@ -437,10 +444,7 @@ static int zeroed_slot(struct fm_info *fi, const struct real_root *r,
             for (size_t i = 0; i < 512; i++)
                 want[i] = j + i < 8 ? ((const unsigned char *)&rec->tag[k])[j + i]
                                     : pattern_byte(rec->tag[k], j + i);
-            bool nonzero = true;
-            for (size_t i = 0; i < 512 && nonzero; i++)
-                nonzero = want[i] != 0;
-            if (nonzero)
+            if (!all_zero(want, 512))
                 return k;
         }
     }
@@ -529,14 +533,15 @@ static int usage(void)
 {
     fprintf(stderr,
             "usage: power_real run --arena A --log L [--durable] [--every K] [--seed S]\n"
-            "                      [--pace-us U] [--ops N] [--break-ordering]\n"
+            "                      [--pace-us U] [--trim-every T] [--ops N]\n"
+            "                      [--break-ordering]\n"
             "       power_real check --arena A --log L [--durable] --min C --max C\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
-    struct args a = {.every = 40, .seed = 1, .max = UINT64_MAX};
+    struct args a = {.every = 40, .seed = 1, .max = UINT64_MAX, .trim_every = 509};
     if (argc < 2)
         return usage();
     a.cmd = argv[1];
@@ -558,6 +563,8 @@ int main(int argc, char **argv)
             a.seed = strtoull(v, NULL, 0), i++;
         else if (!strcmp(o, "--pace-us"))
             a.pace_us = (unsigned)strtoul(v, NULL, 0), i++;
+        else if (!strcmp(o, "--trim-every"))
+            a.trim_every = (unsigned)strtoul(v, NULL, 0), i++;
         else if (!strcmp(o, "--ops"))
             a.ops_max = strtoull(v, NULL, 0), i++;
         else if (!strcmp(o, "--min"))
