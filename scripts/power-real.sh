@@ -39,7 +39,7 @@
 #   POWER_REAL_EVERY     operations per commit (default 40)
 #   POWER_REAL_PACE_US   pause after each operation, microseconds (default 200)
 #   POWER_REAL_TRIM_EVERY operations per fm_trim, 0 for none (default 509)
-#   POWER_REAL_GAP_MS    mean pause between clones, milliseconds (default 150)
+#   POWER_REAL_GAP_MS    mean pause between clones, milliseconds (default 100)
 #   POWER_REAL_SEED      the workload's seed (default: from the clock)
 #   POWER_REAL_VERBOSE   1: print every image's verdict, not only the bad ones
 #   POWER_REAL_TRACE     1: trace the script (set -x) with timestamps
@@ -58,7 +58,7 @@ IMAGES=${POWER_REAL_IMAGES:-30}
 EVERY=${POWER_REAL_EVERY:-40}
 PACE_US=${POWER_REAL_PACE_US:-200}
 TRIM_EVERY=${POWER_REAL_TRIM_EVERY:-509}
-GAP_MS=${POWER_REAL_GAP_MS:-150}
+GAP_MS=${POWER_REAL_GAP_MS:-100}
 SEED=${POWER_REAL_SEED:-$(date +%s)}
 VERBOSE=${POWER_REAL_VERBOSE:-0}
 MODES=${POWER_REAL_MODES:-default durable}
@@ -115,8 +115,17 @@ trap 'exit 130' INT TERM
 # attach FILE: a loop device for FILE in $dev, remembered for cleanup (not
 # in a subshell: the list must reach the trap).
 attach() {
-    dev=$(losetup -f --show "$1" 2>/dev/null) || return 1
-    loops+=("$dev")
+    local try
+    for try in 1 2 3; do
+        # another program may take the free device between the lookup and
+        # the attach: try again
+        if dev=$(losetup -f --show "$1" 2>/dev/null); then
+            loops+=("$dev")
+            return 0
+        fi
+        sleep 0.2
+    done
+    return 1
 }
 
 # detach DEV: detach and forget it.
@@ -237,7 +246,6 @@ run_mode() {
             fi
             detach "$dev"
         fi
-        rm -f "$XFS/clone-$i.img"
         words+=("${out%% *}")
         [ "$crc" -eq 0 ] || bad=$((bad + 1))
         if [ "$crc" -ne 0 ]; then
