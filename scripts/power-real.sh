@@ -63,6 +63,12 @@ SEED=${POWER_REAL_SEED:-$(date +%s)}
 VERBOSE=${POWER_REAL_VERBOSE:-0}
 MODES=${POWER_REAL_MODES:-default durable}
 PROG=$BUILD/test/realimg/power_real
+for mode in $MODES; do
+    case $mode in
+    default | durable | default-broken | durable-broken) ;;
+    *) echo "power-real: unknown mode '$mode'" >&2; exit 1 ;;
+    esac
+done
 
 skip() {
     echo "power-real: skipped: $*"
@@ -188,7 +194,6 @@ run_mode() {
     durable) flags=(--durable) check_flags=(--durable) ;;
     default-broken) flags=(--break-ordering) ;;
     durable-broken) flags=(--durable --break-ordering) check_flags=(--durable) ;;
-    *) echo "power-real: unknown mode '$mode'" >&2; status=1; return ;;
     esac
     local back=$XFS/ext4-$mode.img ext4 log=$WORK/log-$mode
     truncate -s 64M "$back"
@@ -285,6 +290,7 @@ for mode in $MODES; do
         dangling=$(count dangling "$mode")
         line+=("$mode $n (opened $((committed + later + torn + dangling)): at a sync $committed, later $later, half-written blocks $torn, dangling links $dangling; refused $refused; broken promises $bad)")
     else
+        refused=$((refused + $(count badrefusal "$mode")))
         line+=("$mode $n (committed state $committed, refused $refused, mismatched $((n - committed - refused)))")
     fi
     if [ "$mode" != "${mode%-broken}" ]; then
