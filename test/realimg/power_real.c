@@ -95,6 +95,8 @@ struct slot_record {
     fm_off_t off[NSLOTS];
     uint64_t tag[NSLOTS];
     uint32_t size[NSLOTS];
+    /* to say how an image differs from the commit it claims */
+    uint64_t root_hash, allocated_count, allocated_bytes, file_size;
 };
 
 struct args {
@@ -194,6 +196,25 @@ static uint64_t state_hash(struct fm_info *fi, const char **why)
     return hash_bytes(h, &st.allocated_bytes, sizeof st.allocated_bytes) | 1;
 }
 
+/* The slot table and the figures of the arena's state. */
+static void record_state(struct fm_info *fi, const struct real_root *r, struct slot_record *rec)
+{
+    for (int k = 0; k < NSLOTS; k++) {
+        const unsigned char *p = fm_pointer(fi, r->slots[k]);
+        rec->off[k] = r->slots[k];
+        rec->size[k] = r->sizes[k];
+        rec->tag[k] = 0;
+        if (p && r->sizes[k] >= sizeof rec->tag[k])
+            memcpy(&rec->tag[k], p, sizeof rec->tag[k]);
+    }
+    struct fm_stats st = {0};
+    (void)fm_stats(fi, &st); /* a failure shows as zero figures */
+    rec->root_hash = hash_bytes(0, r, fm_root_size(fi));
+    rec->allocated_count = st.allocated_count;
+    rec->allocated_bytes = st.allocated_bytes;
+    rec->file_size = st.file_size;
+}
+
 /* ---- run --------------------------------------------------------------------- */
 
 static size_t pick_size(uint64_t *rng)
@@ -263,13 +284,7 @@ static int commit_and_log(struct fm_info *fi, struct real_root *r, const struct 
         return FM_ECORRUPT;
     }
     static struct slot_record rec;
-    for (int k = 0; k < NSLOTS; k++) {
-        rec.off[k] = r->slots[k];
-        rec.size[k] = r->sizes[k];
-        rec.tag[k] = 0;
-        if (r->slots[k])
-            memcpy(&rec.tag[k], fm_pointer(fi, r->slots[k]), sizeof rec.tag[k]);
-    }
+    record_state(fi, r, &rec);
     /* the record first: a commit in L always has its slot table */
     off_t at = (off_t)((r->commit - 1) * sizeof rec);
     char line[64];
@@ -451,6 +466,55 @@ static int zeroed_slot(struct fm_info *fi, const struct real_root *r,
     return -1;
 }
 
+/* Say how the image differs from commit c's record (a durable mismatch). */
+static void explain_mismatch(struct fm_info *fi, const struct real_root *r, uint64_t c,
+                             const char *log)
+{
+    static struct slot_record want, got;
+    if (!logged_slots(log, c, &want)) {
+        printf(" (commit %" PRIu64 " has no slot record)", c);
+        return;
+    }
+    record_state(fi, r, &got);
+    int moved = 0, damaged = 0, first_moved = -1, first_damaged = -1;
+    for (int k = 0; k < NSLOTS; k++) {
+        if (got.off[k] != want.off[k] || got.size[k] != want.size[k] ||
+            got.tag[k] != want.tag[k]) {
+            if (!moved++)
+                first_moved = k;
+        } else if (got.off[k]) {
+            const unsigned char *p = fm_pointer(fi, got.off[k]);
+            if ((!p || fm_usable_size(fi, p) < got.size[k] || !block_intact(p, got.size[k])) &&
+                !damaged++)
+                first_damaged = k;
+        }
+    }
+    printf(" (root region %s; %d slots differ", got.root_hash == want.root_hash ? "same" : "differs",
+           moved);
+    if (first_moved >= 0)
+        printf(", first %d: offset %" PRIu64 "/%" PRIu64 " size %u/%u tag %016" PRIx64
+               "/%016" PRIx64, first_moved, got.off[first_moved], want.off[first_moved],
+               got.size[first_moved], want.size[first_moved], got.tag[first_moved],
+               want.tag[first_moved]);
+    printf("; %d blocks damaged", damaged);
+    if (first_damaged >= 0) {
+        const unsigned char *p = fm_pointer(fi, got.off[first_damaged]);
+        size_t j = 8;
+        if (!p || fm_usable_size(fi, p) < got.size[first_damaged])
+            j = 0; /* not a live block of its size */
+        else
+            while (j < got.size[first_damaged] &&
+                   p[j] == pattern_byte(got.tag[first_damaged], j))
+                j++;
+        printf(", first slot %d at offset %" PRIu64 " (%u bytes) from byte %zu",
+               first_damaged, got.off[first_damaged], got.size[first_damaged], j);
+    }
+    printf("; allocated %" PRIu64 "/%" PRIu64 " blocks, %" PRIu64 "/%" PRIu64
+           " bytes; file %" PRIu64 "/%" PRIu64 " bytes: image/commit)",
+           got.allocated_count, want.allocated_count, got.allocated_bytes, want.allocated_bytes,
+           got.file_size, want.file_size);
+}
+
 /* Verdict on an opened image; returns the exit status. */
 static int judge(struct fm_info *fi, const struct args *a)
 {
@@ -477,8 +541,10 @@ static int judge(struct fm_info *fi, const struct args *a)
         return 0;
     }
     if (a->durable) {
-        printf("mismatch %" PRIu64 " %s\n", c, live ? "no commit has this state"
-                                                    : "a slot links no live block of its size");
+        printf("mismatch %" PRIu64 " %s", c, live ? "no commit has this state"
+                                                 : "a slot links no live block of its size");
+        explain_mismatch(fi, r, c, a->log);
+        printf("\n");
         return 1;
     }
     if (c < a->min) {
