@@ -39,6 +39,10 @@
 #   POWER_REAL_EVERY     operations per commit (default 40)
 #   POWER_REAL_PACE_US   pause after each operation, microseconds (default 200)
 #   POWER_REAL_TRIM_EVERY operations per fm_trim, 0 for none (default 509)
+#   POWER_REAL_TRIM_ANYWHERE  1: in durable mode trim between commits too
+#                        (fm_trim commits there: the images then hold
+#                        operations the program never committed); default
+#                        0, the trim waits for the next commit point
 #   POWER_REAL_GAP_MS    mean pause between clones, milliseconds (default 100)
 #   POWER_REAL_SEED      the workload's seed (default: from the clock)
 #   POWER_REAL_VERBOSE   1: print every image's verdict, not only the bad ones
@@ -58,6 +62,7 @@ IMAGES=${POWER_REAL_IMAGES:-30}
 EVERY=${POWER_REAL_EVERY:-40}
 PACE_US=${POWER_REAL_PACE_US:-200}
 TRIM_EVERY=${POWER_REAL_TRIM_EVERY:-509}
+TRIM_ANYWHERE=${POWER_REAL_TRIM_ANYWHERE:-0}
 GAP_MS=${POWER_REAL_GAP_MS:-100}
 SEED=${POWER_REAL_SEED:-$(date +%s)}
 VERBOSE=${POWER_REAL_VERBOSE:-0}
@@ -195,6 +200,7 @@ run_mode() {
     default-broken) flags=(--break-ordering) ;;
     durable-broken) flags=(--durable --break-ordering) check_flags=(--durable) ;;
     esac
+    [ "$TRIM_ANYWHERE" != 1 ] || flags+=(--trim-anywhere)
     local back=$XFS/ext4-$mode.img ext4 log=$WORK/log-$mode
     truncate -s 64M "$back"
     mkfs.ext4 -q -F "$back" >/dev/null 2>&1 || skip "mkfs.ext4 failed"

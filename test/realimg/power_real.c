@@ -3,13 +3,15 @@
  * test (scripts/power-real.sh; issue 16).
  *
  *   power_real run   --arena A --log L [--durable] [--every K] [--seed S]
- *                    [--pace-us U] [--trim-every T] [--ops N] [--break-ordering]
+ *                    [--pace-us U] [--trim-every T] [--trim-anywhere] [--ops N]
+ *                    [--break-ordering]
  *   power_real check --arena A --log L [--durable] --min C --max C
  *
  * run: creates the arena A and changes it until SIGTERM (or N operations):
  * allocates, fills, rewrites, reallocates and frees blocks linked from the
  * root region's slots, each block's bytes derived from a tag drawn from the
- * seed, and every T operations (default 509) calls fm_trim.  Every K
+ * seed, and every T operations (default 509) calls fm_trim (in durable
+ * mode at the next commit point, unless --trim-anywhere).  Every K
  * operations it numbers a commit (root.commit), calls
  * fm_commit (--durable: an FM_DURABLE arena) or fm_sync (the default mode)
  * and, once that returned, appends "C HASH" to L, HASH being the state
@@ -101,7 +103,7 @@ struct slot_record {
 
 struct args {
     const char *cmd, *arena, *log;
-    bool durable, break_ordering;
+    bool durable, break_ordering, trim_anywhere;
     unsigned every;            /* operations per commit */
     uint64_t seed, ops_max, min, max;
     unsigned pace_us;          /* pause after each operation */
@@ -228,8 +230,7 @@ static size_t pick_size(uint64_t *rng)
 /* One operation on a random slot.  The link and the free are one
  * crash-atomic step each (the *_to calls); the fill is the program's own
  * write, which only a commit makes durable with the link. */
-static int do_op(struct fm_info *fi, struct real_root *r, uint64_t *rng, uint64_t nop,
-                 unsigned trim_every)
+static int do_op(struct fm_info *fi, struct real_root *r, uint64_t *rng)
 {
     int k = (int)(rng_next(rng) % NSLOTS);
     unsigned what = (unsigned)(rng_next(rng) % 8);
@@ -256,12 +257,6 @@ static int do_op(struct fm_info *fi, struct real_root *r, uint64_t *rng, uint64_
         /* rewrite in place: user data changing under a linked block */
         p = fm_pointer(fi, r->slots[k]);
         block_fill(p, r->sizes[k], tag);
-    }
-    /* now and then give the free tail back: a truncate to order */
-    if (trim_every && nop % trim_every == trim_every - 1) {
-        int err = fm_trim(fi, 0);
-        if (err)
-            return err;
     }
     return 0;
 }
@@ -328,16 +323,27 @@ static int cmd_run(const struct args *a)
     struct real_root *r = fm_root(fi);
     r->magic = ROOT_MAGIC;
     uint64_t rng = a->seed, nop = 0;
+    bool trim_due = false;
     err = commit_and_log(fi, r, a, nop, logfd, slotfd);
     while (!err && !stop_requested && (!a->ops_max || nop < a->ops_max)) {
-        err = do_op(fi, r, &rng, nop, a->trim_every);
+        err = do_op(fi, r, &rng);
         if (err) {
             fprintf(stderr, "power_real: operation %" PRIu64 ": %s\n", nop, fm_strerror(err));
             break;
         }
         nop++;
+        trim_due |= a->trim_every && nop % a->trim_every == 0;
         if (nop % a->every == 0)
             err = commit_and_log(fi, r, a, nop, logfd, slotfd);
+        /* Give the free tail back now and then: a truncate to order.  An
+         * FM_DURABLE fm_trim commits what the program has not (lib/arena.c,
+         * fm__arena_shrink), so there it waits for a commit point unless
+         * --trim-anywhere asks to see that. */
+        if (!err && trim_due && (!a->durable || a->trim_anywhere || nop % a->every == 0)) {
+            trim_due = false;
+            if ((err = fm_trim(fi, 0)))
+                fprintf(stderr, "power_real: fm_trim: %s\n", fm_strerror(err));
+        }
         if (a->pace_us) {
             struct timespec ts = {0, (long)a->pace_us * 1000};
             nanosleep(&ts, NULL);
@@ -599,8 +605,8 @@ static int usage(void)
 {
     fprintf(stderr,
             "usage: power_real run --arena A --log L [--durable] [--every K] [--seed S]\n"
-            "                      [--pace-us U] [--trim-every T] [--ops N]\n"
-            "                      [--break-ordering]\n"
+            "                      [--pace-us U] [--trim-every T] [--trim-anywhere]\n"
+            "                      [--ops N] [--break-ordering]\n"
             "       power_real check --arena A --log L [--durable] --min C --max C\n");
     return 2;
 }
@@ -617,6 +623,8 @@ int main(int argc, char **argv)
             a.durable = true;
         else if (!strcmp(o, "--break-ordering"))
             a.break_ordering = true;
+        else if (!strcmp(o, "--trim-anywhere"))
+            a.trim_anywhere = true;
         else if (!v)
             return usage();
         else if (!strcmp(o, "--arena"))
