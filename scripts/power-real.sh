@@ -188,6 +188,17 @@ for knob in dirty_expire_centisecs dirty_writeback_centisecs; do
 done
 
 # ---- one mode ---------------------------------------------------------------
+# logged LOG: logged_n = the commits LOG holds whole (lines ending in a
+# newline: the one being written may not yet).
+logged() {
+    local lines
+    mapfile lines <"$1"
+    logged_n=${#lines[@]}
+    if [ "$logged_n" -gt 0 ] && [[ ${lines[logged_n - 1]} != *$'\n' ]]; then
+        logged_n=$((logged_n - 1))
+    fi
+}
+
 # verdicts[mode] = space-separated verdict words, one per image
 declare -A verdicts times failures
 status=0
@@ -220,14 +231,20 @@ run_mode() {
         [ $t -lt 200 ] || break
     done
 
-    # Take the clones; each with the commits logged before and after it.
-    local i lo hi bounds=()
+    # Take the clones; each with the commits logged before and after it
+    # (no forks around the clone but cp's: they take tens of ms on a
+    # loaded machine).
+    local i ms lo hi bounds=()
     for ((i = 1; i <= IMAGES; i++)); do
-        sleep "$(awk -v m="$GAP_MS" -v r="$RANDOM" 'BEGIN { printf "%.3f", 2 * m * r / 32768 / 1000 }')"
+        ms=$((RANDOM * 2 * GAP_MS / 32768))
+        printf -v ms '%d.%03d' $((ms / 1000)) $((ms % 1000))
+        sleep "$ms"
         kill -0 "$workload_pid" 2>/dev/null || break
-        lo=$(wc -l <"$log")
+        logged "$log"
+        lo=$logged_n
         cp --reflink=always "$back" "$XFS/clone-$i.img"
-        hi=$(wc -l <"$log")
+        logged "$log"
+        hi=$logged_n
         bounds+=("$lo $((hi + 1))")
     done
     local rc=0 cloned=$SECONDS
