@@ -35,7 +35,7 @@
 #                     the test's own default, 1000000, takes ~80 s there)
 #   FM_POWER_IMAGES   crash images per scenario in the power step (default
 #                     20000: 100,000 in all, ~6 minutes on 2 cores)
-#   POWER_REAL_IMAGES clones per mode in the realimg step (default 30: ~60 s)
+#   POWER_REAL_IMAGES clones per mode in the realimg step (default 30: ~40 s)
 #   CI_EXTRA_STEPS    which steps to run (default "asan valgrind tsan fuzz power debug3 realimg")
 #
 # Every step prints a header and its time.  The last line is
