@@ -2,7 +2,7 @@
 # ci-extra.sh -- the sanitizer, Valgrind, ThreadSanitizer, fuzzing, long
 # power-loss and debug-level legs of CI.
 #
-#   scripts/ci-extra.sh            all six steps
+#   scripts/ci-extra.sh            all seven steps
 #   CI_EXTRA_STEPS="asan fuzz" scripts/ci-extra.sh
 #
 # Each step builds in its own directory at the repository root:
@@ -21,6 +21,9 @@
 #   debug3    build-debug3  -Ddebug_level=3 (poisoned frees, a full heap check
 #                         before every commit): suites 'unit' and 'api' but
 #                         for 'heap' and 'random' (too many operations)
+#   realimg   build       scripts/power-real.sh: power cuts on real ext4 images
+#                         (loop device, reflink clones), POWER_REAL_IMAGES per
+#                         mode; skipped where root or loop devices are missing
 #
 # Needs meson, ninja, gcc, clang with its libFuzzer/sanitizer runtimes
 # (Debian: clang libclang-rt-14-dev), valgrind and libxxhash-dev.
@@ -32,7 +35,8 @@
 #                     the test's own default, 1000000, takes ~80 s there)
 #   FM_POWER_IMAGES   crash images per scenario in the power step (default
 #                     20000: 100,000 in all, ~6 minutes on 2 cores)
-#   CI_EXTRA_STEPS    which steps to run (default "asan valgrind tsan fuzz power debug3")
+#   POWER_REAL_IMAGES clones per mode in the realimg step (default 30: ~40 s)
+#   CI_EXTRA_STEPS    which steps to run (default "asan valgrind tsan fuzz power debug3 realimg")
 #
 # Every step prints a header and its time.  The last line is
 # "N passed, N failed, N skipped": the meson tests of all steps (the fuzzing
@@ -47,7 +51,7 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_PARALLEL=${FUZZ_PARALLEL:-1}
 TSAN_STRESS_OPS=${TSAN_STRESS_OPS:-300000}
 FM_POWER_IMAGES=${FM_POWER_IMAGES:-20000}
-CI_EXTRA_STEPS=${CI_EXTRA_STEPS:-asan valgrind tsan fuzz power debug3}
+CI_EXTRA_STEPS=${CI_EXTRA_STEPS:-asan valgrind tsan fuzz power debug3 realimg}
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=1:detect_leaks=1:print_summary=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:print_summary=1}
@@ -287,6 +291,22 @@ step_debug3() {
     mtest debug3 -C build-debug3 --no-rebuild --timeout-multiplier 3 "${tests[@]}"
 }
 
+# ---- (g) real power-loss images -------------------------------------------------
+step_realimg() {
+    header "[realimg] power cuts on real ext4 images (build): ${POWER_REAL_IMAGES:-30} per mode"
+    setup build || { note_failure "realimg: meson setup"; return; }
+    ninja -C build test/realimg/power_real || { note_failure "realimg: build"; return; }
+    local rc=0 out
+    out=$(mktemp)
+    scripts/power-real.sh build 2>&1 | tee "$out" || rc=$?
+    case $rc in
+    0) summary+=("realimg: $(tail -n 1 "$out")") ;;
+    77) summary+=("realimg: $(grep -m1 'skipped' "$out")") ;;
+    *) note_failure "realimg: $(tail -n 1 "$out")" ;;
+    esac
+    rm -f "$out"
+}
+
 # ---- main -------------------------------------------------------------------
 for step in $CI_EXTRA_STEPS; do
     start=$SECONDS
@@ -297,6 +317,7 @@ for step in $CI_EXTRA_STEPS; do
     fuzz) step_fuzz ;;
     power) step_power ;;
     debug3) step_debug3 ;;
+    realimg) step_realimg ;;
     *)
         note_failure "unknown step '$step'"
         continue
