@@ -8,6 +8,13 @@
 # Works on a fresh Debian 12 machine as root (apt-get installs what is
 # missing; nothing is installed when it is all there).  Ends with the line
 # "N passed, N failed".
+#
+# 'test' on two cores: while the suites run in build/, the trees of the
+# other legs (ASan, TSan, fuzzing, debug level 3) are configured and built
+# at low CPU priority (nice), so the compiler takes what the tests leave
+# idle (serial tests, sleeps) without slowing them.  Each step's time is
+# listed before the totals.  What each leg runs, and with which
+# parameters, is in scripts/ci-extra.sh's header.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -28,6 +35,17 @@ install_missing() {
     [ "$(id -u)" -eq 0 ] || sudo=(sudo)
     "${sudo[@]}" apt-get update -qq
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# timed NAME CMD...: run CMD and note its wall-clock time for the listing
+# before the totals.
+step_times=()
+timed() {
+    local name=$1 start=$SECONDS rc=0
+    shift
+    "$@" || rc=$?
+    step_times+=("$(printf '  %-34s %4d s' "$name" $((SECONDS - start)))")
+    return $rc
 }
 
 build() { # build DIR [meson options...]
@@ -63,23 +81,34 @@ demo() {
 }
 
 test_all() {
-    install_missing "${BASE_PKGS[@]}" "${TEST_PKGS[@]}"
-    build build
-    echo "== test suites (build/)"
-    local rc=0
+    local rc=0 t0=$SECONDS prebuild=
+    timed "install (apt-get only what is missing)" install_missing "${BASE_PKGS[@]}" "${TEST_PKGS[@]}"
+    timed "build (plain)" build build
     rm -f build*/meson-logs/*.json # every run below writes its own; count only these
-    meson test -C build --print-errorlogs --num-processes 2 --logbase suites || rc=1
     if [ -f scripts/ci-extra.sh ]; then
-        echo "== sanitizers, Valgrind, ThreadSanitizer, fuzzing"
-        bash scripts/ci-extra.sh || rc=1
+        CI_EXTRA_STEPS=prebuild nice -n 15 bash scripts/ci-extra.sh >build/ci-prebuild.log 2>&1 &
+        prebuild=$!
+    fi
+    echo "== test suites (build/), all but 'power' (scripts/ci-extra.sh runs it with more images)"
+    timed "suites (build/)" meson test -C build --print-errorlogs --num-processes 2 --logbase suites \
+        --no-suite power || rc=1
+    if [ -n "$prebuild" ]; then
+        timed "wait for the other legs' builds" wait "$prebuild" ||
+            echo "(the prebuild reported a failure; the step that needs it says which)"
+        grep -E '^==> \[prebuild\]' build/ci-prebuild.log || true
+        echo "== sanitizers, Valgrind, ThreadSanitizer, fuzzing, power loss, debug level 3"
+        timed "scripts/ci-extra.sh" bash scripts/ci-extra.sh || rc=1
     fi
     echo "== benchmarks: a smoke run of every arm and workload (not timed)"
-    bash bench/run.sh --smoke >build/bench-smoke.log 2>&1 || {
+    timed "bench smoke" bash bench/run.sh --smoke >build/bench-smoke.log 2>&1 || {
         echo "bench smoke run FAILED:"
         tail -20 build/bench-smoke.log
         rc=1
     }
     tail -1 build/bench-smoke.log
+    echo "== step times (wall clock; ci-extra's own steps are in its summary above)"
+    printf '%s\n' "${step_times[@]}"
+    echo "  total                              $(printf '%4d' $((SECONDS - t0))) s"
     echo "== totals"
     python3 scripts/test_totals.py build build-asan build-tsan build-fuzz build-debug3 || rc=1
     return $rc
