@@ -37,14 +37,30 @@ install_missing() {
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-# timed NAME CMD...: run CMD and note its wall-clock time for the listing
-# before the totals.
+# timed NAME CMD...: run CMD and note its wall-clock time and the CPU time
+# of the processes it waited for, for the listing before the totals (on a
+# shared machine the CPU time is the steadier figure).
 step_times=()
+cpu_now=0
+children_cpu() { # cpu_now: user + system seconds of the children waited for
+    # (times in this shell: in a pipe or $(...) it would count a subshell's)
+    local f=${TMPDIR:-/tmp}/fmalloc-ci-times.$$
+    times >"$f"
+    cpu_now=$(awk 'NR == 2 {
+        n = split($0, f, /[ms ]+/); t = 0
+        for (i = 1; i + 1 <= n; i += 2) t += f[i] * 60 + f[i + 1]
+        printf "%d", t }' "$f")
+    rm -f "$f"
+}
 timed() {
-    local name=$1 start=$SECONDS rc=0
+    local name=$1 start=$SECONDS cpu0 rc=0
     shift
+    children_cpu
+    cpu0=$cpu_now
     "$@" || rc=$?
-    step_times+=("$(printf '  %-34s %4d s' "$name" $((SECONDS - start)))")
+    children_cpu
+    step_times+=("$(printf '  %-38s %5d s wall %6d s CPU' "$name" $((SECONDS - start)) \
+        $((cpu_now - cpu0)))")
     return $rc
 }
 
@@ -108,7 +124,7 @@ test_all() {
     tail -1 build/bench-smoke.log
     echo "== step times (wall clock; ci-extra's own steps are in its summary above)"
     printf '%s\n' "${step_times[@]}"
-    echo "  total                              $(printf '%4d' $((SECONDS - t0))) s"
+    printf '  %-38s %5d s wall\n' total $((SECONDS - t0))
     echo "== totals"
     python3 scripts/test_totals.py build build-asan build-tsan build-fuzz build-debug3 || rc=1
     return $rc
