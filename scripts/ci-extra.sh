@@ -17,7 +17,14 @@
 #                         each mode; the plain build runs 1,000) and the
 #                         power simulator at ASAN_POWER_IMAGES images per
 #                         scenario (CI: 400; the power step runs 4,000)
-#   valgrind  build       the plain build; suites 'unit' and 'api' under memcheck
+#   valgrind  build       the plain build; suites 'unit' and 'api' under memcheck,
+#                         test_random at VALGRIND_RANDOM_OPS operations (CI:
+#                         200,000: a periodic fm_check and the reopen at
+#                         another address included; its own default,
+#                         1,000,000, runs in every other build) and
+#                         test_heap's threads at VALGRIND_THREAD_OPS each
+#                         (CI: 50,000; default 200,000): memcheck runs
+#                         threads one at a time, 20-50 times slower
 #   tsan      build-tsan  ThreadSanitizer (gcc); the tests that start threads
 #                         (only their executables are built)
 #   fuzz      build-fuzz  clang, -Dfuzzing=true, ASan + UBSan: replays the corpora
@@ -48,6 +55,7 @@
 #   FM_POWER_IMAGES   crash images per scenario in the power step (default
 #                     4000: 20,000 in all, about 2 minutes on one core)
 #   ASAN_CRASH_ROUNDS crash_stress rounds in the ASan build (default 200)
+#   VALGRIND_RANDOM_OPS, VALGRIND_THREAD_OPS  see valgrind above
 #   ASAN_POWER_IMAGES power images per scenario in the ASan build (default 400)
 #   CI_EXTRA_STEPS    which steps to run (default "asan valgrind tsan debug3 fuzz power")
 #   CI_EXTRA_BESIDE   1 (default): the power step (one process, nothing
@@ -71,6 +79,8 @@ TSAN_STRESS_OPS=${TSAN_STRESS_OPS:-300000}
 FM_POWER_IMAGES=${FM_POWER_IMAGES:-4000}
 ASAN_CRASH_ROUNDS=${ASAN_CRASH_ROUNDS:-200}
 ASAN_POWER_IMAGES=${ASAN_POWER_IMAGES:-400}
+VALGRIND_RANDOM_OPS=${VALGRIND_RANDOM_OPS:-200000}
+VALGRIND_THREAD_OPS=${VALGRIND_THREAD_OPS:-50000}
 CI_EXTRA_STEPS=${CI_EXTRA_STEPS:-asan valgrind tsan debug3 fuzz power}
 CI_EXTRA_BESIDE=${CI_EXTRA_BESIDE:-1}
 
@@ -297,7 +307,8 @@ step_valgrind() {
         note_failure "valgrind: neither suite exists"
         return
     fi
-    mtest valgrind -C build --no-rebuild "${suites[@]}" --timeout-multiplier 10 \
+    FM_TEST_OPS=$VALGRIND_RANDOM_OPS FM_TEST_THREAD_OPS=$VALGRIND_THREAD_OPS \
+        mtest valgrind -C build --no-rebuild "${suites[@]}" --timeout-multiplier 10 \
         --wrap='valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite'
 }
 
