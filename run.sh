@@ -8,6 +8,13 @@
 # Works on a fresh Debian 12 machine as root (apt-get installs what is
 # missing; nothing is installed when it is all there).  Ends with the line
 # "N passed, N failed".
+#
+# 'test' on two cores: while the suites run in build/, the trees of the
+# other legs (ASan, TSan, fuzzing, debug level 3) are configured and built
+# at low CPU priority (nice), so the compiler takes what the tests leave
+# idle (serial tests, sleeps) without slowing them.  Each step's time is
+# listed before the totals.  What each leg runs, and with which
+# parameters, is in scripts/ci-extra.sh's header.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -28,6 +35,33 @@ install_missing() {
     [ "$(id -u)" -eq 0 ] || sudo=(sudo)
     "${sudo[@]}" apt-get update -qq
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# timed NAME CMD...: run CMD and note its wall-clock time and the CPU time
+# of the processes it waited for, for the listing before the totals (on a
+# shared machine the CPU time is the steadier figure).
+step_times=()
+cpu_now=0
+children_cpu() { # cpu_now: user + system seconds of the children waited for
+    # (times in this shell: in a pipe or $(...) it would count a subshell's)
+    local f=${TMPDIR:-/tmp}/fmalloc-ci-times.$$
+    times >"$f"
+    cpu_now=$(awk 'NR == 2 {
+        n = split($0, f, /[ms ]+/); t = 0
+        for (i = 1; i + 1 <= n; i += 2) t += f[i] * 60 + f[i + 1]
+        printf "%d", t }' "$f")
+    rm -f "$f"
+}
+timed() {
+    local name=$1 start=$SECONDS cpu0 rc=0
+    shift
+    children_cpu
+    cpu0=$cpu_now
+    "$@" || rc=$?
+    children_cpu
+    step_times+=("$(printf '  %-38s %5d s wall %6d s CPU' "$name" $((SECONDS - start)) \
+        $((cpu_now - cpu0)))")
+    return $rc
 }
 
 build() { # build DIR [meson options...]
@@ -63,23 +97,34 @@ demo() {
 }
 
 test_all() {
-    install_missing "${BASE_PKGS[@]}" "${TEST_PKGS[@]}"
-    build build
-    echo "== test suites (build/)"
-    local rc=0
+    local rc=0 t0=$SECONDS prebuild=
+    timed "install (apt-get only what is missing)" install_missing "${BASE_PKGS[@]}" "${TEST_PKGS[@]}"
+    timed "build (plain)" build build
     rm -f build*/meson-logs/*.json # every run below writes its own; count only these
-    meson test -C build --print-errorlogs --num-processes 2 --logbase suites || rc=1
     if [ -f scripts/ci-extra.sh ]; then
-        echo "== sanitizers, Valgrind, ThreadSanitizer, fuzzing"
-        bash scripts/ci-extra.sh || rc=1
+        CI_EXTRA_STEPS=prebuild nice -n 15 bash scripts/ci-extra.sh >build/ci-prebuild.log 2>&1 &
+        prebuild=$!
+    fi
+    echo "== test suites (build/), all but 'power' (scripts/ci-extra.sh runs it with more images)"
+    timed "suites (build/)" meson test -C build --print-errorlogs --num-processes 2 --logbase suites \
+        --no-suite power || rc=1
+    if [ -n "$prebuild" ]; then
+        timed "wait for the other legs' builds" wait "$prebuild" ||
+            echo "(the prebuild reported a failure; the step that needs it says which)"
+        grep -E '^==> \[prebuild\]' build/ci-prebuild.log || true
+        echo "== sanitizers, Valgrind, ThreadSanitizer, fuzzing, power loss, debug level 3"
+        timed "scripts/ci-extra.sh" bash scripts/ci-extra.sh || rc=1
     fi
     echo "== benchmarks: a smoke run of every arm and workload (not timed)"
-    bash bench/run.sh --smoke >build/bench-smoke.log 2>&1 || {
+    timed "bench smoke" bash bench/run.sh --smoke >build/bench-smoke.log 2>&1 || {
         echo "bench smoke run FAILED:"
         tail -20 build/bench-smoke.log
         rc=1
     }
     tail -1 build/bench-smoke.log
+    echo "== step times (wall clock; ci-extra's own steps are in its summary above)"
+    printf '%s\n' "${step_times[@]}"
+    printf '  %-38s %5d s wall\n' total $((SECONDS - t0))
     echo "== totals"
     python3 scripts/test_totals.py build build-asan build-tsan build-fuzz build-debug3 || rc=1
     return $rc
