@@ -1,0 +1,244 @@
+/*
+ * commit.c -- issue 16's commit workloads, one (store, case) per process:
+ *
+ *   commit  transactions of `txn_inserts` inserts of a 100-byte record,
+ *           each ended by the store's commit, for at least commit_secs and
+ *           commit_min_txns transactions: commits per second
+ *   dirty   fmalloc only: an arena of arena_bytes, filled with allocated
+ *           blocks; for 1, 10, 100 and 1000 pages, dirty_rounds times:
+ *           write one byte in each of that many random pages of those
+ *           blocks, then time the commit (fm_commit, or fm_sync for the
+ *           default-mode store): what a commit costs per page dirtied, and
+ *           that it does not grow with the arena
+ *
+ * (The third, work between commits, is workload 1 in an FM_DURABLE arena:
+ * worker.c's "between".)  Records and page choices come from the seed,
+ * drawn before the clock starts.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "fmalloc.h"
+#include "params.h"
+#include "store.h"
+
+#define COMMIT_RECORD_POOL 64 /* distinct records, reused in turn */
+#define DIRTY_PAGE_BYTES   4096u
+
+void store_remove_files(const char *path, const char *const *suffixes)
+{
+    char name[4096];
+    unlink(path);
+    for (int i = 0; suffixes[i]; i++) {
+        snprintf(name, sizeof name, "%s%s", path, suffixes[i]);
+        unlink(name);
+    }
+}
+
+static const struct bench_store *store_named(const char *name)
+{
+    const struct bench_store *all[] = {&bench_store_durable, &bench_store_sync, bench_store_lmdb,
+                                       bench_store_sqlite};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (all[i] && strcmp(all[i]->name, name) == 0)
+            return all[i];
+    return NULL;
+}
+
+static int commit_fail(const char *what)
+{
+    fprintf(stderr, "bench_worker: %s\n", what);
+    return 1;
+}
+
+/* ---- commit: transactions per second --------------------------------------- */
+
+static int run_commit(const struct bench_store *S, const struct params *P, const char *path,
+                      uint64_t txn_inserts, uint64_t seed)
+{
+    static unsigned char pool[COMMIT_RECORD_POOL][STORE_RECORD_BYTES];
+    uint64_t s = seed;
+    for (int i = 0; i < COMMIT_RECORD_POOL; i++)
+        for (unsigned b = 0; b < STORE_RECORD_BYTES; b++)
+            pool[i][b] = (unsigned char)bench_rng(&s);
+    if (S->open(path))
+        return 1;
+    uint64_t key = 0, txns = 0;
+    double t0 = bench_now(), t1 = t0;
+    while (t1 - t0 < P->commit_secs || txns < P->commit_min_txns) {
+        if (S->begin())
+            return 1;
+        for (uint64_t i = 0; i < txn_inserts; i++, key++)
+            if (S->insert(key, pool[key % COMMIT_RECORD_POOL]))
+                return 1;
+        if (S->commit())
+            return 1;
+        txns++;
+        t1 = bench_now();
+    }
+    if (S->close())
+        return 1;
+    S->remove(path);
+    bench_result("txn_inserts", (double)txn_inserts);
+    bench_result("txns", (double)txns);
+    bench_result("secs", t1 - t0);
+    bench_result("commits_per_s", (double)txns / (t1 - t0));
+    bench_result("inserts_per_s", (double)key / (t1 - t0));
+    bench_result_end();
+    return 0;
+}
+
+/* ---- dirty: commit cost against pages dirtied ------------------------------- */
+
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+/* Harness memory (outside the arena under test). */
+static void *dirty_harness(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* The blocks the dirty workload writes into, and the whole pages in them. */
+struct dirty_set {
+    struct fm_info *fi;
+    size_t block_bytes;
+    unsigned char **pages; /* harness memory, cap entries */
+    size_t n, cap;
+    size_t blocks;
+};
+
+/*
+ * Allocate blocks until the set has at least want_pages whole pages and,
+ * while the arena holds them without growing, until about 90% of
+ * arena_bytes is in blocks.  false when an allocation fails.
+ */
+static bool dirty_fill(struct dirty_set *d, uint64_t arena_bytes, size_t want_pages)
+{
+    size_t fit = (size_t)(arena_bytes / 10 * 9 / d->block_bytes); /* blocks */
+    while ((d->blocks < fit || d->n < want_pages) && d->n < d->cap) {
+        unsigned char *b = fm_malloc(d->fi, d->block_bytes);
+        if (!b)
+            return false;
+        d->blocks++;
+        uintptr_t lo = ((uintptr_t)b + DIRTY_PAGE_BYTES - 1) & ~(uintptr_t)(DIRTY_PAGE_BYTES - 1);
+        for (uintptr_t p = lo; p + DIRTY_PAGE_BYTES <= (uintptr_t)b + d->block_bytes && d->n < d->cap;
+             p += DIRTY_PAGE_BYTES)
+            d->pages[d->n++] = (unsigned char *)p;
+    }
+    return d->n >= want_pages;
+}
+
+static int dirty_error(const char *what, int err)
+{
+    fprintf(stderr, "bench_worker: dirty: %s: %s\n", what, fm_strerror(err));
+    return 1;
+}
+
+/* Commit, untimed, and report the file's size for `count` pages. */
+static int dirty_settle(struct fm_info *fi, int (*commit)(struct fm_info *), unsigned count)
+{
+    struct fm_stats st;
+    int err = commit(fi);
+    if (err || (err = fm_stats(fi, &st)))
+        return dirty_error("commit after allocating", err);
+    char key[32];
+    snprintf(key, sizeof key, "p%u_file_bytes", count);
+    bench_result(key, (double)st.file_size);
+    return 0;
+}
+
+static int run_dirty(const struct bench_store *S, const struct params *P, const char *path,
+                     uint64_t arena_bytes, uint64_t seed)
+{
+    bool durable = S == &bench_store_durable;
+    if (!durable && S != &bench_store_sync)
+        return commit_fail("the dirty workload is fmalloc's only (--store durable|sync)");
+    static const unsigned counts[] = DIRTY_PAGE_COUNTS;
+    unsigned most = counts[N_DIRTY_PAGE_COUNTS - 1];
+    struct fm_options o = {
+        .initial_size = arena_bytes,
+        .flags = FM_CREATE | FM_EXCL | (durable ? FM_DURABLE : 0),
+    };
+    struct dirty_set d = {0};
+    S->remove(path);
+    int err = fm_open(path, &o, &d.fi);
+    if (err)
+        return dirty_error("fm_open", err);
+    /* 64 KiB blocks in a small arena, 1 MiB in a big one: the heap's own
+     * headers stay few either way. */
+    d.block_bytes = arena_bytes >= (64ull << 20) ? (1u << 20) : (64u << 10);
+    d.cap = (size_t)(arena_bytes / DIRTY_PAGE_BYTES) + 2 * most;
+    d.pages = dirty_harness(d.cap * sizeof *d.pages);
+    double *took = dirty_harness(P->dirty_rounds * sizeof *took);
+    if (!d.pages || !took)
+        return commit_fail("dirty: out of harness memory");
+    int (*commit)(struct fm_info *) = durable ? fm_commit : fm_sync;
+    uint64_t s = seed;
+    for (int c = 0; c < N_DIRTY_PAGE_COUNTS; c++) {
+        /* The arena grows only when it has fewer whole pages in blocks
+         * than this count (the 1 MiB arena, for 1000). */
+        if (!dirty_fill(&d, arena_bytes, counts[c]))
+            return commit_fail("dirty: could not allocate the blocks");
+        if (dirty_settle(d.fi, commit, counts[c]))
+            return 1;
+        /* One untimed round first: the first commit of a count pays for
+         * what the previous one left. */
+        for (unsigned r = 0; r <= P->dirty_rounds; r++) {
+            for (unsigned i = 0; i < counts[c]; i++) { /* distinct pages: partial shuffle */
+                size_t j = i + bench_below(&s, (uint32_t)(d.n - i));
+                unsigned char *t = d.pages[i];
+                d.pages[i] = d.pages[j];
+                d.pages[j] = t;
+                d.pages[i][bench_below(&s, DIRTY_PAGE_BYTES)] ^= (unsigned char)(r | 1);
+            }
+            double t0 = bench_now();
+            if ((err = commit(d.fi)))
+                return dirty_error("commit", err);
+            if (r)
+                took[r - 1] = bench_now() - t0;
+        }
+        qsort(took, P->dirty_rounds, sizeof *took, cmp_double);
+        char key[32];
+        snprintf(key, sizeof key, "p%u_commit_s", counts[c]);
+        bench_result(key, took[P->dirty_rounds / 2]);
+    }
+    bench_result("pages", (double)d.n);
+    bench_result_end();
+    if ((err = fm_close(d.fi)))
+        return dirty_error("fm_close", err);
+    S->remove(path);
+    return 0;
+}
+
+int bench_commit_main(const char *workload, const char *store, const char *scale,
+                      const char *path, uint64_t arena_bytes, uint64_t txn_inserts, uint64_t seed)
+{
+    const struct params *P = params_for(scale);
+    const struct bench_store *S = store_named(store);
+    if (!S) {
+        fprintf(stderr, "bench_worker: store %s was not built\n", store);
+        return 3; /* the driver's "not built" */
+    }
+    if (!workload) { /* --version */
+        printf("%s\n", S->version());
+        return 0;
+    }
+    if (!P || !path)
+        return commit_fail("the commit workloads need --scale and --file");
+    if (strcmp(workload, "commit") == 0)
+        return run_commit(S, P, path, txn_inserts ? txn_inserts : 1, seed);
+    if (strcmp(workload, "dirty") == 0)
+        return run_dirty(S, P, path, arena_bytes ? arena_bytes : DIRTY_SMALL_BYTES, seed);
+    return commit_fail("--store goes with --workload commit|dirty");
+}
