@@ -223,10 +223,11 @@ machine (the range columns show how much).
 | kernel | $(uname -sr) |
 | compiler | $(gcc --version | head -n 1) |
 | arena files | \`$arena_dir\` ($arena_fs) |
+| commit workloads' files (7–9) | \`$disk_dir\` ($disk_fs) |
 | load average (1, 5, 15 min) | $load_before before, $load_after after |
 | started | $started |
 | fmalloc | commit $commit$dirty |
-| peers (Debian packages) | libjemalloc-dev $(pkgver libjemalloc-dev), libmimalloc-dev $(pkgver libmimalloc-dev), libboost-dev $(pkgver libboost-dev), libpmemobj-dev $(pkgver libpmemobj-dev) |
+| peers (Debian packages) | libjemalloc-dev $(pkgver libjemalloc-dev), libmimalloc-dev $(pkgver libmimalloc-dev), libboost-dev $(pkgver libboost-dev), libpmemobj-dev $(pkgver libpmemobj-dev), liblmdb-dev $(pkgver liblmdb-dev), libsqlite3-dev $(pkgver libsqlite3-dev) |
 
 The machine is shared with other developers' builds: the load average
 above says how quiet it was.
@@ -241,6 +242,7 @@ bash bench/run.sh --runs 9       # more runs
 bash bench/run.sh --write-docs   # full run, then rewrite this page and benchmarks.png
 bash bench/run.sh --rev HEAD     # the library as committed, not the work tree's edits
 bash bench/run.sh --arms fmalloc,glibc --workloads churn,mixed   # a subset
+bash bench/run.sh --workloads commit,dirty,between --disk-dir /var/tmp   # issue 16's commits
 \`\`\`
 
 \`run.sh\` installs the peers with apt-get when they are missing, builds
@@ -290,6 +292,18 @@ and runs \`build-bench/bench_driver\`. One case by hand:
   reopened (the building process has just closed it). On a tmpfs the
   msync/fdatasync at close cost next to nothing; \`--dir\` puts the files
   on a disk file system instead.
+* **Commits (workloads 7–9, issue 16)** run on a disk file system
+  (\`--disk-dir\`, default \`\$BENCH_DISK_DIR\`, else the first of
+  \`\$TMPDIR\`, \`/var/tmp\`, \`build-bench/disk\` that is not a tmpfs),
+  since a commit's cost is its fdatasyncs. They compare fmalloc's
+  power-safe mode (\`FM_DURABLE\`: a private mapping, \`fm_commit\` writes
+  the pages dirtied since the last commit to a checksummed redo journal,
+  syncs it, applies them to the file and syncs that) with its default
+  mode (\`fm_sync\`: msync + fdatasync, durable but not atomic against a
+  power cut), LMDB and SQLite on the same inserts. The issue's targets:
+  small-transaction commits per second at least LMDB's on the same disk;
+  work between commits at least 0.8× the default mode's; a commit's cost
+  that follows the pages dirtied, not the arena's size.
 * **Two threads on $(nproc) cores**: workload 5 needs both cores to itself;
   any other load on the machine shows up there first.
 
