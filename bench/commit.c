@@ -5,11 +5,15 @@
  *           each ended by the store's commit, for at least commit_secs and
  *           commit_min_txns transactions: commits per second
  *   dirty   fmalloc only: an arena of arena_bytes, filled with allocated
- *           blocks; for 1, 10, 100 and 1000 pages, dirty_rounds times:
- *           write one byte in each of that many random pages of those
- *           blocks, then time the commit (fm_commit, or fm_sync for the
- *           default-mode store): what a commit costs per page dirtied, and
- *           that it does not grow with the arena
+ *           64 KiB blocks; for 1, 10, 100 and 1000 pages, dirty_rounds
+ *           times: write one byte in each of that many random pages of
+ *           those blocks, then time the commit (fm_commit, or fm_sync for
+ *           the default-mode store).  The pages come from the first
+ *           max(count, 200) pages of the blocks, in every arena, so that
+ *           only the arena's size differs between a small and a large one
+ *           (the commit's cost must not follow it); then, fewer times,
+ *           from anywhere in the arena (the disk's cost of scattered
+ *           writes)
  *
  * (The third, work between commits, is workload 1 in an FM_DURABLE arena:
  * worker.c's "between".)  Records and page choices come from the seed,
@@ -30,6 +34,8 @@
 
 #define COMMIT_RECORD_POOL 64 /* distinct records, reused in turn */
 #define DIRTY_PAGE_BYTES   4096u
+#define DIRTY_BLOCK_BYTES  (64u << 10) /* 15 whole pages each */
+#define DIRTY_WINDOW_PAGES 200u        /* pages the 1 MiB arena's blocks hold, about */
 
 void store_remove_files(const char *path, const char *const *suffixes)
 {
@@ -132,7 +138,8 @@ static bool dirty_fill(struct dirty_set *d, uint64_t arena_bytes, size_t want_pa
             return false;
         d->blocks++;
         uintptr_t lo = ((uintptr_t)b + DIRTY_PAGE_BYTES - 1) & ~(uintptr_t)(DIRTY_PAGE_BYTES - 1);
-        for (uintptr_t p = lo; p + DIRTY_PAGE_BYTES <= (uintptr_t)b + d->block_bytes && d->n < d->cap;
+        for (uintptr_t p = lo;
+             p + DIRTY_PAGE_BYTES <= (uintptr_t)b + d->block_bytes && d->n < d->cap;
              p += DIRTY_PAGE_BYTES)
             d->pages[d->n++] = (unsigned char *)p;
     }
@@ -158,6 +165,35 @@ static int dirty_settle(struct fm_info *fi, int (*commit)(struct fm_info *), uns
     return 0;
 }
 
+/*
+ * Time `rounds` commits (after one untimed) of `count` distinct random
+ * pages, each with one byte written, drawn from the first `window` pages
+ * of the set; the median in *median_s.  The window's pages stay its own
+ * (they are only permuted among themselves).
+ */
+static int dirty_rounds(struct dirty_set *d, int (*commit)(struct fm_info *), unsigned count,
+                        size_t window, unsigned rounds, uint64_t *s, double *took, double *median_s)
+{
+    for (unsigned r = 0; r <= rounds; r++) {
+        for (unsigned i = 0; i < count; i++) { /* partial shuffle */
+            size_t j = i + bench_below(s, (uint32_t)(window - i));
+            unsigned char *t = d->pages[i];
+            d->pages[i] = d->pages[j];
+            d->pages[j] = t;
+            d->pages[i][bench_below(s, DIRTY_PAGE_BYTES)] ^= (unsigned char)(r | 1);
+        }
+        double t0 = bench_now();
+        int err = commit(d->fi);
+        if (err)
+            return dirty_error("commit", err);
+        if (r)
+            took[r - 1] = bench_now() - t0;
+    }
+    qsort(took, rounds, sizeof *took, cmp_double);
+    *median_s = took[rounds / 2];
+    return 0;
+}
+
 static int run_dirty(const struct bench_store *S, const struct params *P, const char *path,
                      uint64_t arena_bytes, uint64_t seed)
 {
@@ -170,21 +206,21 @@ static int run_dirty(const struct bench_store *S, const struct params *P, const 
         .initial_size = arena_bytes,
         .flags = FM_CREATE | FM_EXCL | (durable ? FM_DURABLE : 0),
     };
-    struct dirty_set d = {0};
+    struct dirty_set d = {.block_bytes = DIRTY_BLOCK_BYTES};
     S->remove(path);
     int err = fm_open(path, &o, &d.fi);
     if (err)
         return dirty_error("fm_open", err);
-    /* 64 KiB blocks in a small arena, 1 MiB in a big one: the heap's own
-     * headers stay few either way. */
-    d.block_bytes = arena_bytes >= (64ull << 20) ? (1u << 20) : (64u << 10);
     d.cap = (size_t)(arena_bytes / DIRTY_PAGE_BYTES) + 2 * most;
     d.pages = dirty_harness(d.cap * sizeof *d.pages);
+    unsigned spread_rounds = P->dirty_rounds / 3 ? P->dirty_rounds / 3 : 1;
     double *took = dirty_harness(P->dirty_rounds * sizeof *took);
     if (!d.pages || !took)
         return commit_fail("dirty: out of harness memory");
     int (*commit)(struct fm_info *) = durable ? fm_commit : fm_sync;
     uint64_t s = seed;
+    char key[40];
+    double med;
     for (int c = 0; c < N_DIRTY_PAGE_COUNTS; c++) {
         /* The arena grows only when it has fewer whole pages in blocks
          * than this count (the 1 MiB arena, for 1000). */
@@ -192,26 +228,23 @@ static int run_dirty(const struct bench_store *S, const struct params *P, const 
             return commit_fail("dirty: could not allocate the blocks");
         if (dirty_settle(d.fi, commit, counts[c]))
             return 1;
-        /* One untimed round first: the first commit of a count pays for
-         * what the previous one left. */
-        for (unsigned r = 0; r <= P->dirty_rounds; r++) {
-            for (unsigned i = 0; i < counts[c]; i++) { /* distinct pages: partial shuffle */
-                size_t j = i + bench_below(&s, (uint32_t)(d.n - i));
-                unsigned char *t = d.pages[i];
-                d.pages[i] = d.pages[j];
-                d.pages[j] = t;
-                d.pages[i][bench_below(&s, DIRTY_PAGE_BYTES)] ^= (unsigned char)(r | 1);
-            }
-            double t0 = bench_now();
-            if ((err = commit(d.fi)))
-                return dirty_error("commit", err);
-            if (r)
-                took[r - 1] = bench_now() - t0;
-        }
-        qsort(took, P->dirty_rounds, sizeof *took, cmp_double);
-        char key[32];
+        /* The same window of pages in every arena: the disk sees the same
+         * spread of writes, and only the arena's size differs. */
+        size_t window = counts[c] > DIRTY_WINDOW_PAGES ? counts[c] : DIRTY_WINDOW_PAGES;
+        if (window > d.n)
+            window = d.n;
+        if (dirty_rounds(&d, commit, counts[c], window, P->dirty_rounds, &s, took, &med))
+            return 1;
         snprintf(key, sizeof key, "p%u_commit_s", counts[c]);
-        bench_result(key, took[P->dirty_rounds / 2]);
+        bench_result(key, med);
+    }
+    /* Then pages from anywhere in the arena: what scattered writes cost
+     * this disk (the same in both arenas when the arena is small). */
+    for (int c = 0; c < N_DIRTY_PAGE_COUNTS; c++) {
+        if (dirty_rounds(&d, commit, counts[c], d.n, spread_rounds, &s, took, &med))
+            return 1;
+        snprintf(key, sizeof key, "p%u_spread_commit_s", counts[c]);
+        bench_result(key, med);
     }
     bench_result("pages", (double)d.n);
     bench_result_end();
@@ -221,8 +254,8 @@ static int run_dirty(const struct bench_store *S, const struct params *P, const 
     return 0;
 }
 
-int bench_commit_main(const char *workload, const char *store, const char *scale,
-                      const char *path, uint64_t arena_bytes, uint64_t txn_inserts, uint64_t seed)
+int bench_commit_main(const char *workload, const char *store, const char *scale, const char *path,
+                      uint64_t arena_bytes, uint64_t txn_inserts, uint64_t seed)
 {
     const struct params *P = params_for(scale);
     const struct bench_store *S = store_named(store);

@@ -18,8 +18,16 @@ extern const char *const arm_name[N_ARMS];
 
 /* commit, dirty and between are the commit workloads (driver_commit.c). */
 enum {
-    W_CHURN, W_MIXED, W_LIST, W_FRAG, W_THREADS, W_REOPEN,
-    W_COMMIT, W_DIRTY, W_BETWEEN, N_WORKLOADS
+    W_CHURN,
+    W_MIXED,
+    W_LIST,
+    W_FRAG,
+    W_THREADS,
+    W_REOPEN,
+    W_COMMIT,
+    W_DIRTY,
+    W_BETWEEN,
+    N_WORKLOADS
 };
 extern const char *const wl_name[N_WORKLOADS];
 
@@ -69,9 +77,9 @@ void target(FILE *o, const char *what, const char *measured, double lhs, double 
 
 /* driver_commit.c */
 bool commit_workload(int w);
-void commit_setup(void);                   /* which stores the worker has */
-void commit_run(int run, int w);           /* one run of a commit workload */
-void commit_report(FILE *o);               /* their sections */
-void commit_targets(FILE *o);              /* their rows of the targets */
+void commit_setup(void);         /* which stores the worker has */
+void commit_run(int run, int w); /* one run of a commit workload */
+void commit_report(FILE *o);     /* their sections */
+void commit_targets(FILE *o);    /* their rows of the targets */
 
 #endif /* BENCH_DRIVER_H */

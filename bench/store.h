@@ -51,8 +51,7 @@ extern const struct bench_store *const bench_store_sqlite;
 void store_remove_files(const char *path, const char *const *suffixes);
 
 /** The commit workloads (commit.c): the worker's entry point for them. */
-int bench_commit_main(const char *workload, const char *store, const char *scale,
-                      const char *path, uint64_t arena_bytes, uint64_t txn_inserts,
-                      uint64_t seed);
+int bench_commit_main(const char *workload, const char *store, const char *scale, const char *path,
+                      uint64_t arena_bytes, uint64_t txn_inserts, uint64_t seed);
 
 #endif /* BENCH_STORE_H */

@@ -104,11 +104,23 @@ static int fms_close(void)
 }
 
 const struct bench_store bench_store_durable = {
-    .name = "durable", .version = fms_version, .open = fms_open_durable, .begin = fms_begin,
-    .insert = fms_insert, .commit = fms_commit, .close = fms_close, .remove = fms_remove,
+    .name = "durable",
+    .version = fms_version,
+    .open = fms_open_durable,
+    .begin = fms_begin,
+    .insert = fms_insert,
+    .commit = fms_commit,
+    .close = fms_close,
+    .remove = fms_remove,
 };
 
 const struct bench_store bench_store_sync = {
-    .name = "sync", .version = fms_version, .open = fms_open_sync, .begin = fms_begin,
-    .insert = fms_insert, .commit = fms_commit, .close = fms_close, .remove = fms_remove,
+    .name = "sync",
+    .version = fms_version,
+    .open = fms_open_sync,
+    .begin = fms_begin,
+    .insert = fms_insert,
+    .commit = fms_commit,
+    .close = fms_close,
+    .remove = fms_remove,
 };

@@ -94,8 +94,14 @@ static int lms_close(void)
 }
 
 static const struct bench_store lms_store = {
-    .name = "lmdb", .version = lms_version, .open = lms_open, .begin = lms_begin,
-    .insert = lms_insert, .commit = lms_commit, .close = lms_close, .remove = lms_remove,
+    .name = "lmdb",
+    .version = lms_version,
+    .open = lms_open,
+    .begin = lms_begin,
+    .insert = lms_insert,
+    .commit = lms_commit,
+    .close = lms_close,
+    .remove = lms_remove,
 };
 const struct bench_store *const bench_store_lmdb = &lms_store;
 #else

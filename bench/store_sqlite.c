@@ -86,8 +86,14 @@ static int sqs_close(void)
 }
 
 static const struct bench_store sqs_store = {
-    .name = "sqlite", .version = sqs_version, .open = sqs_open, .begin = sqs_begin,
-    .insert = sqs_insert, .commit = sqs_commit, .close = sqs_close, .remove = sqs_remove,
+    .name = "sqlite",
+    .version = sqs_version,
+    .open = sqs_open,
+    .begin = sqs_begin,
+    .insert = sqs_insert,
+    .commit = sqs_commit,
+    .close = sqs_close,
+    .remove = sqs_remove,
 };
 const struct bench_store *const bench_store_sqlite = &sqs_store;
 #else
