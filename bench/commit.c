@@ -260,7 +260,8 @@ int bench_commit_main(const char *workload, const char *store, const char *scale
     const struct params *P = params_for(scale);
     const struct bench_store *S = store_named(store);
     if (!S) {
-        fprintf(stderr, "bench_worker: store %s was not built\n", store);
+        if (workload) /* the driver's --version probe needs no words */
+            fprintf(stderr, "bench_worker: store %s was not built\n", store);
         return 3; /* the driver's "not built" */
     }
     if (!workload) { /* --version */

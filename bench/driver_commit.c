@@ -252,7 +252,7 @@ static void section_commit(FILE *o)
     }
     fprintf(o, "\nVersions: ");
     for (int s = 0; s < N_STORES; s++)
-        fprintf(o, "%s%s", s ? ", " : "", store_version[s][0] ? store_version[s] : "?");
+        fprintf(o, "%s%s", s ? ", " : "", store_version[s][0] ? store_version[s] : "not built");
     fprintf(o, ".\n\n");
 }
 
