@@ -251,8 +251,10 @@ static void section_commit(FILE *o)
                 ratio(d / median(w, S_SQLITE, key)));
     }
     fprintf(o, "\nVersions: ");
-    for (int s = 0; s < N_STORES; s++)
-        fprintf(o, "%s%s", s ? ", " : "", store_version[s][0] ? store_version[s] : "not built");
+    for (int s = 0; s < N_STORES; s++) /* both fmalloc stores are one library */
+        if (s != S_SYNC)
+            fprintf(o, "%s%s", s ? ", " : "",
+                    store_version[s][0] ? store_version[s] : "not built");
     fprintf(o, ".\n\n");
 }
 
