@@ -112,6 +112,13 @@ int bench_reopen_phase(const char *phase, const char *path, uint64_t arena_bytes
 void bench_result(const char *key, double value);
 void bench_result_end(void);
 
+/**
+ * 1 if the mapping that starts at addr is private (/proc/self/maps), 0 if
+ * shared, -1 if there is none: tells a real FM_DURABLE arena (private
+ * until each commit) from one opened by a library whose flag does nothing.
+ */
+int bench_mapping_private(const void *addr);
+
 /** Monotonic time in seconds. */
 double bench_now(void);
 

@@ -75,6 +75,8 @@ static int run_commit(const struct bench_store *S, const struct params *P, const
             pool[i][b] = (unsigned char)bench_rng(&s);
     if (S->open(path))
         return 1;
+    if (S->mapping)
+        bench_result("private_map", bench_mapping_private(S->mapping()));
     uint64_t key = 0, txns = 0;
     double t0 = bench_now(), t1 = t0;
     while (t1 - t0 < P->commit_secs || txns < P->commit_min_txns) {
@@ -211,6 +213,7 @@ static int run_dirty(const struct bench_store *S, const struct params *P, const 
     int err = fm_open(path, &o, &d.fi);
     if (err)
         return dirty_error("fm_open", err);
+    bench_result("private_map", bench_mapping_private(d.fi->mem));
     d.cap = (size_t)(arena_bytes / DIRTY_PAGE_BYTES) + 2 * most;
     d.pages = dirty_harness(d.cap * sizeof *d.pages);
     unsigned spread_rounds = P->dirty_rounds / 3 ? P->dirty_rounds / 3 : 1;

@@ -39,6 +39,8 @@ struct bench_store {
     int (*close)(void);
     /** Unlink every file the store made at path. */
     void (*remove)(const char *path);
+    /** The open arena's base address (fmalloc), or NULL: a store without one. */
+    void *(*mapping)(void);
 };
 
 extern const struct bench_store bench_store_durable; /* fmalloc FM_DURABLE + fm_commit */

@@ -103,6 +103,11 @@ static int fms_close(void)
     return err ? fms_fail("fm_close", err) : 0;
 }
 
+static void *fms_mapping(void)
+{
+    return fms_arena ? fms_arena->mem : NULL;
+}
+
 const struct bench_store bench_store_durable = {
     .name = "durable",
     .version = fms_version,
@@ -112,6 +117,7 @@ const struct bench_store bench_store_durable = {
     .commit = fms_commit,
     .close = fms_close,
     .remove = fms_remove,
+    .mapping = fms_mapping,
 };
 
 const struct bench_store bench_store_sync = {
@@ -123,4 +129,5 @@ const struct bench_store bench_store_sync = {
     .commit = fms_commit,
     .close = fms_close,
     .remove = fms_remove,
+    .mapping = fms_mapping,
 };

@@ -102,6 +102,22 @@ static double status_bytes(const char *field)
     return v;
 }
 
+int bench_mapping_private(const void *addr)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[4352];
+    int private_map = -1;
+    while (f && private_map < 0 && fgets(line, sizeof line, f)) {
+        unsigned long lo;
+        char perms[8];
+        if (sscanf(line, "%lx-%*x %7s", &lo, perms) == 2 && lo == (unsigned long)addr)
+            private_map = perms[3] == 'p';
+    }
+    if (f)
+        fclose(f);
+    return private_map;
+}
+
 /* Resident bytes of every mapping of `path` in this process (/proc/self/smaps). */
 static double mapped_rss_bytes(const char *path)
 {
@@ -316,6 +332,8 @@ static int run_churn(const struct bench_alloc *A, const struct params *P, const 
     /* Below 1: the threads waited, for a lock or for a core another
      * process had. */
     bench_result("cpu_share", cpu / (threads * (t1 - t0)));
+    if (A->mapping) /* FM_DURABLE maps the arena private ("between") */
+        bench_result("private_map", bench_mapping_private(A->mapping()));
     for (unsigned t = 0; t < threads; t++)
         churn_release(&job[t]);
     pthread_barrier_destroy(&start);
