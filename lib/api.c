@@ -200,21 +200,27 @@ int fm_close(struct fm_info *fi)
     return fm__arena_close(a);
 }
 
-int fm_sync(struct fm_info *fi)
+/* fm_sync and fm_commit.  A durable commit reads every page the arena
+ * wrote since the last one, so the thread caches' fast paths (which store
+ * without the lock) are stopped as for a check. */
+int fm_commit(struct fm_info *fi)
 {
     struct fm_arena *a = arena_here(fi);
     if (!a)
         return fm_last_error();
     pthread_mutex_lock(&a->lock);
+    if (a->durable)
+        tc_lock_all(a);
     int err = fm__arena_sync(a);
+    if (a->durable)
+        tc_unlock_all(a);
     pthread_mutex_unlock(&a->lock);
     return err;
 }
 
-/* STUB until the durable commit lands: a commit is a sync. */
-int fm_commit(struct fm_info *fi)
+int fm_sync(struct fm_info *fi)
 {
-    return fm_sync(fi);
+    return fm_commit(fi);
 }
 
 void fm_set_error_handler(struct fm_info *fi, fm_error_handler fn, void *arg)
@@ -565,9 +571,15 @@ int fm_trim(struct fm_info *fi, size_t pad)
     op_begin(&a->heap);
     heap_trim(&a->heap, pad, a->page_size, &new_size);
     int err = op_end(&a->heap, true);
-    /* Still under the lock: nobody may carve the top before it shrinks. */
+    /* Still under the lock: nobody may carve the top before it shrinks.
+     * Durable: the shrink commits first, with the caches stopped. */
+    bool stop = !err && a->durable;
+    if (stop)
+        tc_lock_all(a);
     if (!err)
         err = fm__arena_shrink(a, new_size);
+    if (stop)
+        tc_unlock_all(a);
     pthread_mutex_unlock(&a->lock);
     if (damaged)
         op_report(&a->heap, FM_ECORRUPT, why);

@@ -206,6 +206,8 @@ static int check_options(const struct fm_options *o, uint64_t page, struct fm_op
         return EINVAL;
     if ((out->flags & FM_EXCL) && !(out->flags & FM_CREATE))
         return EINVAL;
+    if ((out->flags & FM_DURABLE) && (out->flags & FM_NOSYNC))
+        return EINVAL; /* a commit is its syncs */
     if (!out->initial_size)
         out->initial_size = FM_DEFAULT_INITIAL;
     if (out->initial_size < FMT_MIN_FILE)
@@ -334,6 +336,49 @@ static int validate_header(int fd, uint64_t real_size, uint64_t page, unsigned c
     return err;
 }
 
+/* Truncate the tail a growth or trim left beyond sb_file_size (its
+ * header already on disk) and unmap it. */
+static int cut_stale_tail(struct fm_arena *a, uint64_t map_size)
+{
+    uint64_t fsize = a->heap.sb->sb_file_size;
+    int err = os_truncate(a->fd, fsize);
+    if (err)
+        return err;
+    os_unmap_to_reserve(a->base + fsize, map_size - fsize);
+    a->heap.mapped_size = fsize;
+    return 0;
+}
+
+/*
+ * The rest of an FM_DURABLE open, after recovery (which ran in the private
+ * mapping, so the file still holds the last commit).  What recovery changed
+ * is committed before the file may shrink to the size it recovered (J1);
+ * the dirty mark reaches the file with the first commit.
+ */
+static int open_durable(struct fm_arena *a, const char *path, mode_t mode, bool recovered,
+                        uint64_t real)
+{
+    struct fmt_superblock *sb = a->heap.sb;
+    uint64_t *probe;
+    size_t n;
+    /* No way to find the written pages (not Linux): no durable mode. */
+    int err = os_written_pages(a->base, a->page_size, a->page_size, &probe, &n);
+    if (err)
+        return err == ENOSYS ? ENOTSUP : err;
+    free(probe);
+    if ((err = journal_open(&a->jnl, path, mode)))
+        return err;
+    /* The arena's own name must survive the power cut too. */
+    if (a->created_file && (err = os_sync_dir(path)))
+        return err;
+    a->heap.fresh = a->initialised_empty ? FMT_HEAP_OFF + CH_PAYLOAD : sb->sb_file_size;
+    state_mark_dirty(sb);
+    bool stale_tail = real > sb->sb_file_size;
+    if ((recovered || stale_tail) && (err = fm__arena_commit(a)))
+        return err;
+    return stale_tail ? cut_stale_tail(a, a->heap.mapped_size) : 0;
+}
+
 static int open_arena(struct fm_arena *a, const char *path, const struct fm_options *o)
 {
     bool needs_init, rdonly = o->flags & FM_RDONLY;
@@ -341,6 +386,11 @@ static int open_arena(struct fm_arena *a, const char *path, const struct fm_opti
     unsigned char hdr[FMT_HEADER_SIZE];
     int err = open_locked(a, path, o);
     if (err)
+        return err;
+    /* J3: a commit a power cut interrupted is finished before anything is read. */
+    bool replayed;
+    if ((err = journal_replay(path, a->fd, page, rdonly, &replayed, a->check_msg,
+                              sizeof a->check_msg)))
         return err;
     if ((err = os_file_size(a->fd, &real)))
         return err;
@@ -375,7 +425,8 @@ static int open_arena(struct fm_arena *a, const char *path, const struct fm_opti
     /* A dirty read-only open recovers in a private mapping: the file's
      * bytes stay as they are, the reader sees the recovered heap. */
     bool private_view = rdonly && dirty;
-    if ((err = os_map_file(a->base, map_size, a->fd, 0, rdonly && !private_view, private_view)))
+    if ((err = os_map_file(a->base, map_size, a->fd, 0, rdonly && !private_view,
+                           private_view || a->durable)))
         return err;
     a->heap.base = a->base;
     a->heap.sb = (struct fmt_superblock *)(void *)a->base;
@@ -386,7 +437,7 @@ static int open_arena(struct fm_arena *a, const char *path, const struct fm_opti
     a->heap.ctx = a;
     a->heap.mapped_size = map_size;
     a->heap.salt = fmt_salt(a->base);
-    if (dirty && (err = recover_log(&a->heap, a->fd, page, map_size, private_view,
+    if (dirty && (err = recover_log(&a->heap, a->fd, page, map_size, private_view || a->durable,
                                     a->check_msg, sizeof a->check_msg)))
         return err;
     a->recovered = dirty;
@@ -404,16 +455,16 @@ static int open_arena(struct fm_arena *a, const char *path, const struct fm_opti
     if (rdonly)
         return 0;
 
+    if (a->durable)
+        return open_durable(a, path, o->mode, dirty, real);
     struct fmt_superblock *sb = a->heap.sb;
     if (real > sb->sb_file_size) {
         /* A growth or trim that a crash or rollback left behind: the
          * (rolled back) header goes to disk before the smaller size. */
         if (!a->nosync && ((err = os_msync(a->base, map_size)) || (err = os_fdatasync(a->fd))))
             return err;
-        if ((err = os_truncate(a->fd, sb->sb_file_size)))
+        if ((err = cut_stale_tail(a, map_size)))
             return err;
-        os_unmap_to_reserve(a->base + sb->sb_file_size, map_size - sb->sb_file_size);
-        a->heap.mapped_size = sb->sb_file_size;
     }
     a->heap.fresh = a->initialised_empty ? FMT_HEAP_OFF + CH_PAYLOAD : sb->sb_file_size;
     uint32_t flags = sb->sb_state_flags;
@@ -460,9 +511,11 @@ int fm__arena_open(const char *path, const struct fm_options *opt, struct fm_are
         return ENOMEM;
     memset(a, 0, sizeof *a);
     a->fd = -1;
+    a->jnl.fd = -1;
     a->page_size = page;
     a->rdonly = o.flags & FM_RDONLY;
     a->nosync = o.flags & FM_NOSYNC;
+    a->durable = (o.flags & FM_DURABLE) && !a->rdonly;
     err = init_lock(&a->lock);
     if (!err && (err = open_arena(a, path, &o)))
         pthread_mutex_destroy(&a->lock);
@@ -480,6 +533,7 @@ int fm__arena_open(const char *path, const struct fm_options *opt, struct fm_are
             os_unlink(path);
         else if (a->initialised && a->locked_excl)
             uncreate_arena(a->fd, a->old_size, a->init_wrote);
+        journal_drop(&a->jnl);
         if (a->fd >= 0)
             os_close(a->fd);
         free(a);
@@ -523,11 +577,11 @@ int fm__arena_grow(void *arena, uint64_t min_size, uint64_t *new_size)
      * sb_file_size: a power cut that kept that header page but not the
      * size would leave a file shorter than its header (FM_ETRUNCATED).
      * Growth is geometric, so this sync is rare. */
-    if (!err && !a->nosync && !os_break_ordering)
-        err = os_fdatasync(a->fd);
+    if (!err && !a->nosync && !a->durable && !os_break_ordering)
+        err = os_fdatasync(a->fd); /* durable: the commit's apply syncs the size */
     if (!err) {
         log_crashpoint();
-        err = os_map_file(a->base + cur, target - cur, a->fd, cur, false, false);
+        err = os_map_file(a->base + cur, target - cur, a->fd, cur, false, a->durable);
     }
     if (err) {
         os_truncate(a->fd, cur);
@@ -599,7 +653,9 @@ void fm__arena_punch(void *arena, uint64_t off, uint64_t len)
         punch_now(a, off, len);
         return;
     }
-    if (a->npunch == FM_PUNCH_QUEUE)
+    /* Durable: only a commit may sync, at a quiescent point; an overflow
+     * keeps its blocks (the chunk's flag says only "may be holes"). */
+    if (a->npunch == FM_PUNCH_QUEUE && !a->durable)
         (void)fm__arena_sync(a); /* punches the queue if the sync succeeds */
     if (a->npunch < FM_PUNCH_QUEUE)
         a->punch_q[a->npunch++] = (struct fm_punch){off, len};
@@ -638,6 +694,7 @@ int fm__arena_shrink(struct fm_arena *a, uint64_t new_size)
 
 void fm__arena_abandon(struct fm_arena *a)
 {
+    journal_drop(&a->jnl);
     os_unmap(a->base, a->reserved);
     os_close(a->fd);
     free(a); /* not the mutex: a parent thread may have held it at the fork */
@@ -649,6 +706,8 @@ int fm__arena_sync(struct fm_arena *a)
 {
     if (a->rdonly)
         return EROFS;
+    if (a->durable)
+        return fm__arena_commit(a);
     int err = os_msync(a->base, a->heap.sb->sb_file_size);
     if (!err)
         err = os_fdatasync(a->fd);
@@ -657,10 +716,67 @@ int fm__arena_sync(struct fm_arena *a)
     return err;
 }
 
+/* Drop the private copies of the pages just applied: they map the file
+ * again, and the next scan finds only what is written after this. */
+static void discard_applied(struct fm_arena *a, const uint64_t *offs, size_t n)
+{
+    uint64_t page = a->page_size;
+    for (size_t i = 0, k; i < n; i += k) {
+        for (k = 1; i + k < n && offs[i + k] == offs[i] + k * page; k++)
+            ;
+        (void)os_discard(a->base + offs[i], k * page); /* kept: rewritten next time */
+    }
+}
+
+int fm__arena_commit(struct fm_arena *a)
+{
+    if (a->rdonly)
+        return EROFS;
+    if (a->commit_err)
+        return a->commit_err;
+    struct fmt_superblock *sb = a->heap.sb;
+    fm_assert(sb->sb_log_count == 0);
+    uint64_t page = a->page_size, fsize = sb->sb_file_size, *offs;
+    size_t n;
+    int err = os_written_pages(a->base, a->heap.mapped_size, page, &offs, &n);
+    if (err)
+        return err;
+    while (n && offs[n - 1] >= fsize) /* beyond the heap: not part of it */
+        n--;
+    log_crashpoint();
+    if (os_break_ordering) {
+        /* The deliberate break: the file moves before the journal is durable. */
+        err = journal_apply(a->fd, page, fsize, a->base, offs, n);
+        if (!err)
+            err = journal_write(&a->jnl, sb->sb_arena_id, page, fsize, a->base, offs, n);
+    } else if (!(err = journal_write(&a->jnl, sb->sb_arena_id, page, fsize, a->base, offs, n))) {
+        log_crashpoint();
+        /* From here the file is the journal's to finish: a failure stays
+         * until a reopen replays it (a later journal must not replace one
+         * half applied). */
+        if ((err = journal_apply(a->fd, page, fsize, a->base, offs, n)))
+            a->commit_err = err;
+    }
+    log_crashpoint();
+    if (!err) {
+        discard_applied(a, offs, n);
+        punch_queued(a);
+    }
+    free(offs);
+    return err;
+}
+
 int fm__arena_close(struct fm_arena *a)
 {
     int err = 0;
-    if (!a->rdonly) {
+    if (a->durable) {
+        /* The clean state is the last commit; then the journal goes. */
+        state_mark_clean(a->heap.sb);
+        err = fm__arena_commit(a);
+        if (!err)
+            err = journal_close(&a->jnl, true);
+        journal_drop(&a->jnl);
+    } else if (!a->rdonly) {
         struct fmt_superblock *sb = a->heap.sb;
         fm_assert(sb->sb_log_count == 0);
         if (!a->nosync)

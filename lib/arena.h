@@ -19,6 +19,7 @@
 
 #include "fmalloc.h"
 #include "heap.h"
+#include "journal.h"
 #include "tcache.h"
 
 #define FM_PUNCH_QUEUE 64 /* frees waiting to punch; a full queue syncs */
@@ -29,6 +30,9 @@ struct fm_arena {
     int fd;
     bool rdonly;
     bool nosync;
+    bool durable;                /* FM_DURABLE: a private mapping, committed through the journal */
+    int commit_err;              /* an apply failed: the file waits for a reopen's replay (J3) */
+    struct journal jnl;          /* FM_DURABLE's redo journal (journal.h) */
     bool recovered;              /* this open rolled back a crashed operation */
     bool created_file;           /* this open created the file (unlinked if it fails) */
     bool locked_excl;            /* this open holds the file's exclusive lock */
@@ -81,7 +85,12 @@ int fm__arena_close(struct fm_arena *a);
 /* In a forked child: unmap and close this process's descriptor, nothing
  * else -- no sync, no flag, no unlock (the flock is the parent's too). */
 void fm__arena_abandon(struct fm_arena *a);
+/* fm_sync: msync + fdatasync; in an FM_DURABLE arena, fm__arena_commit.
+ * Durable: arena lock held, thread caches stopped, no operation in flight. */
 int fm__arena_sync(struct fm_arena *a);
+/* FM_DURABLE: journal the pages written since the last commit, sync the
+ * journal, apply them to the file, sync it, then punch what waits (J1). */
+int fm__arena_commit(struct fm_arena *a);
 /* Grow the file (and mapping) to at least min_size; geometric, capped. */
 int fm__arena_grow(void *arena, uint64_t min_size, uint64_t *new_size);
 /* Give [off, off+len) of the file real blocks (heap.fill). */

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -124,6 +125,29 @@ int os_unlink(const char *path)
         return errno;
     TRACE(.op = OS_TRACE_UNLINK, .path = path);
     return 0;
+}
+
+int os_sync_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (!slash) {
+        dir[0] = '.', dir[1] = 0;
+    } else {
+        size_t n = slash == path ? 1 : (size_t)(slash - path);
+        if (n >= sizeof dir)
+            return ENAMETOOLONG;
+        memcpy(dir, path, n);
+        dir[n] = 0;
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    int err = fsync(fd) == 0 ? 0 : errno;
+    close(fd);
+    if (!err)
+        TRACE(.op = OS_TRACE_DIRSYNC, .path = path);
+    return err;
 }
 
 int os_file_size(int fd, uint64_t *size)
@@ -390,6 +414,127 @@ int os_msync(void *addr, uint64_t len)
         return errno;
     TRACE(.op = OS_TRACE_MSYNC, .addr = addr, .len = len);
     return 0;
+}
+
+/* ---- written pages of a private mapping ---------------------------------- */
+
+/* Page offsets, growing as they are found. */
+struct offsets {
+    uint64_t *v;
+    size_t n, cap;
+};
+
+static int offsets_add(struct offsets *o, uint64_t off)
+{
+    if (o->n == o->cap) {
+        size_t cap = o->cap ? 2 * o->cap : 256;
+        uint64_t *v = realloc(o->v, cap * sizeof *v);
+        if (!v)
+            return ENOMEM;
+        o->v = v;
+        o->cap = cap;
+    }
+    o->v[o->n++] = off;
+    return 0;
+}
+
+#ifdef __linux__
+/* PAGEMAP_SCAN (Linux 6.7), declared here: older kernel headers lack it. */
+struct scan_region {
+    uint64_t start, end, categories;
+};
+struct scan_arg {
+    uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+    uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+#define SCAN_IOCTL _IOWR('f', 16, struct scan_arg)
+#define SCAN_IS_FILE (1u << 2)
+#define SCAN_IS_PRESENT (1u << 3)
+#define SCAN_IS_SWAPPED (1u << 4)
+
+/* A page written in a private file mapping is an anonymous copy: present
+ * or swapped out, and not a page of the file.  One call per run of such
+ * pages, so the cost follows what was written, not the mapping's size. */
+static int scan_ioctl(int pm, uintptr_t a, uint64_t len, uint64_t page, struct offsets *o)
+{
+    enum { NREGIONS = 128 };
+    struct scan_region vec[NREGIONS];
+    uint64_t at = a, end = a + len;
+    while (at < end) {
+        memset(vec, 0, sizeof vec); /* tools that do not know the ioctl see it defined */
+        struct scan_arg arg = {
+            .size = sizeof arg, .start = at, .end = end,
+            .vec = (uintptr_t)vec, .vec_len = NREGIONS,
+            .category_inverted = SCAN_IS_FILE, .category_mask = SCAN_IS_FILE,
+            .category_anyof_mask = SCAN_IS_PRESENT | SCAN_IS_SWAPPED,
+            .return_mask = SCAN_IS_PRESENT | SCAN_IS_SWAPPED,
+        };
+        int got = ioctl(pm, SCAN_IOCTL, &arg);
+        if (got < 0)
+            return errno;
+        for (int i = 0; i < got; i++)
+            for (uint64_t p = vec[i].start; p < vec[i].end; p += page)
+                if (offsets_add(o, p - a))
+                    return ENOMEM;
+        if (arg.walk_end <= at)
+            return EIO; /* no progress: never loop forever */
+        at = arg.walk_end;
+    }
+    return 0;
+}
+
+/* The older interface: 8 bytes per page of the range, bit 63 present,
+ * 62 swapped, 61 a page of a file (or shared). */
+static int scan_pagemap(int pm, uintptr_t a, uint64_t len, uint64_t page, struct offsets *o)
+{
+    enum { CHUNK = 512 };
+    uint64_t ent[CHUNK], pages = len / page;
+    for (uint64_t i = 0; i < pages; i += CHUNK) {
+        size_t k = pages - i < CHUNK ? (size_t)(pages - i) : CHUNK;
+        int err = os_pread(pm, ent, k * sizeof *ent, (a / page + i) * sizeof *ent);
+        if (err)
+            return err;
+        for (size_t j = 0; j < k; j++) {
+            bool mine = (ent[j] >> 63 & 1) || (ent[j] >> 62 & 1);
+            if (mine && !(ent[j] >> 61 & 1) && offsets_add(o, (i + j) * page))
+                return ENOMEM;
+        }
+    }
+    return 0;
+}
+#endif
+
+int os_written_pages(void *addr, uint64_t len, uint64_t page, uint64_t **out, size_t *n)
+{
+#ifdef __linux__
+    /* Opened per call: a descriptor kept across fork() would show the
+     * parent's pages to the child. */
+    int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (pm < 0)
+        return errno;
+    struct offsets o = {0};
+    int err = scan_ioctl(pm, (uintptr_t)addr, len, page, &o);
+    if (err == ENOTTY || err == EINVAL || err == ENOSYS) {
+        o.n = 0;
+        err = scan_pagemap(pm, (uintptr_t)addr, len, page, &o);
+    }
+    close(pm);
+    if (err) {
+        free(o.v);
+        return err;
+    }
+    *out = o.v;
+    *n = o.n;
+    return 0;
+#else
+    (void)addr, (void)len, (void)page, (void)out, (void)n;
+    return ENOSYS;
+#endif
+}
+
+int os_discard(void *addr, uint64_t len)
+{
+    return madvise(addr, (size_t)len, MADV_DONTNEED) == 0 ? 0 : errno;
 }
 
 /* ---- odds and ends ----------------------------------------------------- */

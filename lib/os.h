@@ -45,7 +45,8 @@ enum os_trace_op {
     OS_TRACE_FDATASYNC, /* fd */
     OS_TRACE_MSYNC,     /* addr, len */
     OS_TRACE_MAP,       /* addr, len, fd, off, priv, rdonly */
-    OS_TRACE_UNMAP      /* addr, len (any mapping, file or not) */
+    OS_TRACE_UNMAP,     /* addr, len (any mapping, file or not) */
+    OS_TRACE_DIRSYNC    /* path: the directory entries naming this file are durable */
 };
 struct os_trace_event {
     enum os_trace_op op;
@@ -70,6 +71,9 @@ extern bool os_break_ordering;
 int os_open(const char *path, bool rdonly, bool create_excl, mode_t mode, int *fd);
 int os_close(int fd);
 int os_unlink(const char *path);
+/* fsync the directory holding `path`, so that its creation or unlink
+ * survives a power cut. */
+int os_sync_dir(const char *path);
 /* Size of a regular file; EISDIR for a directory, ENODEV for anything else. */
 int os_file_size(int fd, uint64_t *size);
 /* 0 if `path` still names the file open as fd, ESTALE if it names another
@@ -105,6 +109,14 @@ int os_map_private(int fd, uint64_t len, void **out);
 int os_unmap_to_reserve(void *addr, uint64_t len);
 int os_unmap(void *addr, uint64_t len);
 int os_msync(void *addr, uint64_t len);
+/* The pages of [addr, addr+len), a private (copy-on-write) file mapping,
+ * that this process wrote since they were mapped or discarded: their
+ * offsets from addr, ascending, in *out (malloc'd; *n of them).  Linux
+ * only (PAGEMAP_SCAN, else /proc/self/pagemap); ENOSYS elsewhere. */
+int os_written_pages(void *addr, uint64_t len, uint64_t page, uint64_t **out, size_t *n);
+/* Drop the private copies of [addr, addr+len): the range maps the file's
+ * bytes again. */
+int os_discard(void *addr, uint64_t len);
 
 /* membarrier(2): os_barrier_available says (once per process, then from
  * memory) whether the kernel has the private expedited command and lets

@@ -236,6 +236,7 @@ static void on_event(const struct os_trace_event *ev, void *ctx)
             rs.fd_file[ev->fd] = 0;
         break;
     case OS_TRACE_UNLINK: /* no scenario unlinks its arena; nothing to model */
+    case OS_TRACE_DIRSYNC:
         break;
     case OS_TRACE_PWRITE:
     case OS_TRACE_TRUNCATE:
