@@ -50,7 +50,7 @@ static const struct params bench_params[] = {
     {"quick", 10000, 1000000, 10000, 200000, 200000, 200000, 100000, 256ull << 20, 2500000,
      1ull << 20, 1000, 0.5, 10, 10, 256ull << 20},
     {"smoke", 1000, 20000, 1000, 10000, 10000, 10000, 5000, 16ull << 20, 100000, 1ull << 20, 1000,
-     0.02, 2, 2, 16ull << 20},
+     0.02, 2, 1, 16ull << 20},
 };
 
 static inline const struct params *params_for(const char *scale)
