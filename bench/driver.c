@@ -13,6 +13,9 @@
  * operation sequence.  The reported figure is the median over the runs,
  * with the range beside it.
  *
+ * The commit workloads (commit, dirty, between: issue 16) are run and
+ * reported by driver_commit.c, their files in --disk-dir.
+ *
  * Exit status: 0 if every worker succeeded, 1 otherwise (the tables then
  * show what did run).
  */
@@ -196,7 +199,7 @@ int spawn_capture(const char *const *argv, char *out, size_t cap)
  * `prefix` before it.  Returns 0, or 1 after reporting the failure.
  */
 int run_worker(int w, int a, const char *prefix, const char *phase, const char *file,
-                      unsigned long long seed, const char *const *extra)
+               unsigned long long seed, const char *const *extra)
 {
     char seed_s[32], timeout_s[32];
     snprintf(seed_s, sizeof seed_s, "%llu", seed);
