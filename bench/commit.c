@@ -4,7 +4,8 @@
  *   commit  transactions of `txn_inserts` inserts of a 100-byte record,
  *           each ended by the store's commit, for at least commit_secs and
  *           commit_min_txns transactions: commits per second
- *   dirty   fmalloc only: an arena of arena_bytes, filled with allocated
+ *   dirty   fmalloc only: an arena of 1 MiB and one of arena_bytes, each
+ *           filled with allocated
  *           64 KiB blocks; for 1, 10, 100 and 1000 pages, dirty_rounds
  *           times: write one byte in each of that many random pages of
  *           those blocks, then time the commit (fm_commit, or fm_sync for
@@ -12,8 +13,9 @@
  *           max(count, 200) pages of the blocks, in every arena, so that
  *           only the arena's size differs between a small and a large one
  *           (the commit's cost must not follow it); then, fewer times,
- *           from anywhere in the arena (the disk's cost of scattered
- *           writes)
+ *           from anywhere in the large arena (the disk's cost of scattered
+ *           writes).  Both arenas are open in one process, their rounds
+ *           alternating
  *
  * (The third, work between commits, is workload 1 in an FM_DURABLE arena:
  * worker.c's "between".)  Records and page choices come from the seed,
@@ -154,107 +156,142 @@ static int dirty_error(const char *what, int err)
     return 1;
 }
 
-/* Report the arena's size for `count` pages (the blocks just allocated
- * are committed by the untimed round that comes next). */
-static int dirty_size(struct fm_info *fi, unsigned count)
+/* Report arena `name`'s size for `count` pages. */
+static int dirty_size(const char *name, struct fm_info *fi, unsigned count)
 {
     struct fm_stats st;
     int err = fm_stats(fi, &st);
     if (err)
         return dirty_error("fm_stats", err);
-    char key[32];
-    snprintf(key, sizeof key, "p%u_file_bytes", count);
+    char key[40];
+    snprintf(key, sizeof key, "%s_p%u_file_bytes", name, count);
     bench_result(key, (double)st.file_size);
     return 0;
 }
 
 /*
- * Time `rounds` commits (after one untimed) of `count` distinct random
- * pages, each with one byte written, drawn from the first `window` pages
- * of the set; the median in *median_s.  The window's pages stay its own
- * (they are only permuted among themselves).
+ * One round: write one byte in each of `count` distinct random pages
+ * drawn from the first `window` pages of the set (which stay its own:
+ * they are only permuted among themselves), then commit; the commit's
+ * time in *took.
  */
-static int dirty_rounds(struct dirty_set *d, int (*commit)(struct fm_info *), unsigned count,
-                        size_t window, unsigned rounds, uint64_t *s, double *took, double *median_s)
+static int dirty_round(struct dirty_set *d, int (*commit)(struct fm_info *), unsigned count,
+                       size_t window, unsigned r, uint64_t *s, double *took)
 {
-    for (unsigned r = 0; r <= rounds; r++) {
-        for (unsigned i = 0; i < count; i++) { /* partial shuffle */
-            size_t j = i + bench_below(s, (uint32_t)(window - i));
-            unsigned char *t = d->pages[i];
-            d->pages[i] = d->pages[j];
-            d->pages[j] = t;
-            d->pages[i][bench_below(s, DIRTY_PAGE_BYTES)] ^= (unsigned char)(r | 1);
-        }
-        double t0 = bench_now();
-        int err = commit(d->fi);
-        if (err)
-            return dirty_error("commit", err);
-        if (r)
-            took[r - 1] = bench_now() - t0;
+    for (unsigned i = 0; i < count; i++) { /* partial shuffle */
+        size_t j = i + bench_below(s, (uint32_t)(window - i));
+        unsigned char *t = d->pages[i];
+        d->pages[i] = d->pages[j];
+        d->pages[j] = t;
+        d->pages[i][bench_below(s, DIRTY_PAGE_BYTES)] ^= (unsigned char)(r | 1);
     }
-    qsort(took, rounds, sizeof *took, cmp_double);
-    *median_s = took[rounds / 2];
-    return 0;
+    double t0 = bench_now();
+    int err = commit(d->fi);
+    *took = bench_now() - t0;
+    return err ? dirty_error("commit", err) : 0;
 }
 
+static void dirty_report_median(const char *name, unsigned count, const char *what, double *took,
+                                unsigned n)
+{
+    char key[48];
+    qsort(took, n, sizeof *took, cmp_double);
+    snprintf(key, sizeof key, "%s_p%u_%s", name, count, what);
+    bench_result(key, took[n / 2]);
+}
+
+static int dirty_open(struct dirty_set *d, const char *path, uint64_t bytes, bool durable,
+                      unsigned most)
+{
+    struct fm_options o = {
+        .initial_size = bytes,
+        .flags = FM_CREATE | FM_EXCL | (durable ? FM_DURABLE : 0),
+    };
+    *d = (struct dirty_set){.block_bytes = DIRTY_BLOCK_BYTES};
+    bench_store_durable.remove(path);
+    int err = fm_open(path, &o, &d->fi);
+    if (err)
+        return dirty_error("fm_open", err);
+    d->cap = (size_t)(bytes / DIRTY_PAGE_BYTES) + 2 * most;
+    d->pages = dirty_harness(d->cap * sizeof *d->pages);
+    return d->pages ? 0 : commit_fail("dirty: out of harness memory");
+}
+
+/*
+ * The small arena at `path`-small, the large one at `path`.  Their rounds
+ * alternate, so that both see the disk in the same mood: on a shared
+ * machine its latency drifts by several times within minutes.
+ */
 static int run_dirty(const struct bench_store *S, const struct params *P, const char *path,
-                     uint64_t arena_bytes, uint64_t seed)
+                     uint64_t large_bytes, uint64_t seed)
 {
     bool durable = S == &bench_store_durable;
     if (!durable && S != &bench_store_sync)
         return commit_fail("the dirty workload is fmalloc's only (--store durable|sync)");
     static const unsigned counts[] = DIRTY_PAGE_COUNTS;
-    unsigned most = counts[N_DIRTY_PAGE_COUNTS - 1];
-    struct fm_options o = {
-        .initial_size = arena_bytes,
-        .flags = FM_CREATE | FM_EXCL | (durable ? FM_DURABLE : 0),
-    };
-    struct dirty_set d = {.block_bytes = DIRTY_BLOCK_BYTES};
-    S->remove(path);
-    int err = fm_open(path, &o, &d.fi);
-    if (err)
-        return dirty_error("fm_open", err);
-    bench_result("private_map", bench_mapping_private(d.fi->mem));
-    d.cap = (size_t)(arena_bytes / DIRTY_PAGE_BYTES) + 2 * most;
-    d.pages = dirty_harness(d.cap * sizeof *d.pages);
-    unsigned spread_rounds = P->dirty_rounds / 3 ? P->dirty_rounds / 3 : 1;
-    double *took = dirty_harness(P->dirty_rounds * sizeof *took);
-    if (!d.pages || !took)
+    static const char *const name[2] = {"small", "large"};
+    unsigned most = counts[N_DIRTY_PAGE_COUNTS - 1], rounds = P->dirty_rounds;
+    char small_path[4096];
+    snprintf(small_path, sizeof small_path, "%s-small", path);
+    const char *paths[2] = {small_path, path};
+    uint64_t bytes[2] = {DIRTY_SMALL_BYTES, large_bytes};
+    struct dirty_set d[2];
+    for (int k = 0; k < 2; k++)
+        if (dirty_open(&d[k], paths[k], bytes[k], durable, most))
+            return 1;
+    bench_result("private_map", bench_mapping_private(d[1].fi->mem));
+    double *took[2] = {dirty_harness(rounds * sizeof(double)),
+                       dirty_harness(rounds * sizeof(double))};
+    if (!took[0] || !took[1])
         return commit_fail("dirty: out of harness memory");
     int (*commit)(struct fm_info *) = durable ? fm_commit : fm_sync;
     uint64_t s = seed;
-    char key[40];
-    double med;
     for (int c = 0; c < N_DIRTY_PAGE_COUNTS; c++) {
-        /* The arena grows only when it has fewer whole pages in blocks
-         * than this count (the 1 MiB arena, for 1000). */
-        if (!dirty_fill(&d, arena_bytes, counts[c]))
-            return commit_fail("dirty: could not allocate the blocks");
-        if (dirty_size(d.fi, counts[c]))
-            return 1;
-        /* The same window of pages in every arena: the disk sees the same
-         * spread of writes, and only the arena's size differs. */
+        for (int k = 0; k < 2; k++) {
+            /* An arena grows only when it has fewer whole pages in blocks
+             * than this count (the 1 MiB arena, for 1000). */
+            if (!dirty_fill(&d[k], bytes[k], counts[c]))
+                return commit_fail("dirty: could not allocate the blocks");
+            if (dirty_size(name[k], d[k].fi, counts[c]))
+                return 1;
+        }
+        /* The same window of pages in both arenas: the disk sees the same
+         * spread of writes, and only the arena's size differs.  Round 0
+         * is untimed (it commits the blocks just allocated). */
         size_t window = counts[c] > DIRTY_WINDOW_PAGES ? counts[c] : DIRTY_WINDOW_PAGES;
-        if (window > d.n)
-            window = d.n;
-        if (dirty_rounds(&d, commit, counts[c], window, P->dirty_rounds, &s, took, &med))
-            return 1;
-        snprintf(key, sizeof key, "p%u_commit_s", counts[c]);
-        bench_result(key, med);
+        for (unsigned r = 0; r <= rounds; r++)
+            for (int i = 0; i < 2; i++) {
+                int k = (int)(r + (unsigned)i) % 2; /* who goes first alternates */
+                size_t w = window < d[k].n ? window : d[k].n;
+                double t;
+                if (dirty_round(&d[k], commit, counts[c], w, r, &s, &t))
+                    return 1;
+                if (r)
+                    took[k][r - 1] = t;
+            }
+        for (int k = 0; k < 2; k++)
+            dirty_report_median(name[k], counts[c], "commit_s", took[k], rounds);
     }
-    /* Then, in a large arena, pages from anywhere in it: what scattered
-     * writes cost this disk. */
-    for (int c = 0; c < N_DIRTY_PAGE_COUNTS && arena_bytes > DIRTY_SMALL_BYTES; c++) {
-        if (dirty_rounds(&d, commit, counts[c], d.n, spread_rounds, &s, took, &med))
-            return 1;
-        snprintf(key, sizeof key, "p%u_spread_commit_s", counts[c]);
-        bench_result(key, med);
+    /* Then pages from anywhere in the large arena: what scattered writes
+     * cost this disk. */
+    unsigned spread = rounds / 3 ? rounds / 3 : 1;
+    for (int c = 0; c < N_DIRTY_PAGE_COUNTS; c++) {
+        for (unsigned r = 0; r <= spread; r++) {
+            double t;
+            if (dirty_round(&d[1], commit, counts[c], d[1].n, r, &s, &t))
+                return 1;
+            if (r)
+                took[1][r - 1] = t;
+        }
+        dirty_report_median("large", counts[c], "spread_commit_s", took[1], spread);
     }
-    bench_result("pages", (double)d.n);
     bench_result_end();
-    if ((err = fm_close(d.fi)))
-        return dirty_error("fm_close", err);
-    S->remove(path);
+    for (int k = 0; k < 2; k++) {
+        int err = fm_close(d[k].fi);
+        if (err)
+            return dirty_error("fm_close", err);
+        bench_store_durable.remove(paths[k]);
+    }
     return 0;
 }
 
@@ -277,6 +314,6 @@ int bench_commit_main(const char *workload, const char *store, const char *scale
     if (strcmp(workload, "commit") == 0)
         return run_commit(S, P, path, txn_inserts ? txn_inserts : 1, seed);
     if (strcmp(workload, "dirty") == 0)
-        return run_dirty(S, P, path, arena_bytes ? arena_bytes : DIRTY_SMALL_BYTES, seed);
+        return run_dirty(S, P, path, arena_bytes ? arena_bytes : P->dirty_large_bytes, seed);
     return commit_fail("--store goes with --workload commit|dirty");
 }

@@ -75,7 +75,7 @@ static struct series *series_find(int w, int a, const char *key, bool make)
     return s;
 }
 
-static void record(int w, int a, const char *key, double v)
+void record(int w, int a, const char *key, double v)
 {
     struct series *s = series_find(w, a, key, true);
     if (s && s->n < MAX_RUNS)

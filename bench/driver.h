@@ -55,6 +55,7 @@ struct driver_options {
 extern struct driver_options opt;
 
 /* Results: every value a key took under (workload, arm or store). */
+void record(int w, int a, const char *key, double v);
 double median(int w, int a, const char *key);
 double extreme(int w, int a, const char *key, bool want_max);
 double last(int w, int a, const char *key);

@@ -31,10 +31,11 @@ struct params {
     uint64_t reopen_bytes, reopen_objects;
     uint64_t small_bytes, small_objects; /* the small arena reopened for comparison */
     /* issue 16's commit workloads */
-    double commit_secs;          /* each (store, transaction size) runs at least this long */
+    double commit_secs;          /* each slice of a (store, transaction size) runs this long */
     uint32_t commit_min_txns;    /* ... and at least this many transactions */
     uint32_t dirty_rounds;       /* timed commits per count of dirtied pages */
     uint64_t dirty_large_bytes;  /* the large arena of the dirty-pages workload */
+    uint32_t commit_slices;      /* slices per (store, transaction size) and run */
 };
 
 #define COMMIT_RECORD_BYTES 100u /* one insert: store.h's STORE_RECORD_BYTES */
@@ -46,11 +47,11 @@ struct params {
 
 static const struct params bench_params[] = {
     {"full", 10000, 5000000, 10000, 1000000, 1000000, 1000000, 500000, 1ull << 30, 10000000,
-     1ull << 20, 1000, 2.0, 20, 30, 1ull << 30},
+     1ull << 20, 1000, 0.4, 5, 30, 1ull << 30, 5},
     {"quick", 10000, 1000000, 10000, 200000, 200000, 200000, 100000, 256ull << 20, 2500000,
-     1ull << 20, 1000, 0.5, 10, 10, 256ull << 20},
+     1ull << 20, 1000, 0.2, 5, 10, 256ull << 20, 3},
     {"smoke", 1000, 20000, 1000, 10000, 10000, 10000, 5000, 16ull << 20, 100000, 1ull << 20, 1000,
-     0.02, 2, 1, 16ull << 20},
+     0.02, 2, 1, 16ull << 20, 1},
 };
 
 static inline const struct params *params_for(const char *scale)
