@@ -676,6 +676,13 @@ int fm__arena_shrink(struct fm_arena *a, uint64_t new_size)
     uint64_t cur = a->heap.mapped_size;
     if (new_size >= cur)
         return 0;
+    if (a->durable) {
+        /* Nothing reaches the file between commits: the next commit
+         * truncates, after the header allowing it is applied. */
+        if (a->heap.fresh > new_size)
+            a->heap.fresh = new_size;
+        return 0;
+    }
     /* The heap that no longer needs the tail reaches the disk before the
      * smaller size does (else a power cut leaves a header that says the
      * file is longer than it is: FM_ETRUNCATED). */
@@ -761,6 +768,12 @@ int fm__arena_commit(struct fm_arena *a)
     if (!err) {
         discard_applied(a, offs, n);
         punch_queued(a);
+        /* A trim (or a growth rolled back) left a tail the applied header
+         * no longer covers: only now may the file lose it. */
+        if (a->heap.mapped_size > fsize && !os_truncate(a->fd, fsize)) {
+            os_unmap_to_reserve(a->base + fsize, a->heap.mapped_size - fsize);
+            a->heap.mapped_size = fsize;
+        }
     }
     free(offs);
     return err;

@@ -17,6 +17,7 @@
 #include <xxhash.h>
 
 #include "format.h"
+#include "log.h"
 #include "os.h"
 
 enum { CHUNK_PAGES = 256 }; /* pages read at a time when replaying */
@@ -103,6 +104,7 @@ int journal_write(struct journal *j, const uint8_t id[16], uint64_t page, uint64
         XXH3_64bits_update(&st, base + offs[i], k * page);
         if ((err = os_pwrite(j->fd, base + offs[i], k * page, data + i * page)))
             return err;
+        log_crashpoint();
     }
     h.jh_checksum = XXH3_64bits_digest(&st);
     if ((err = os_pwrite(j->fd, &h, sizeof h, 0)) || (err = os_fdatasync(j->fd)))
@@ -129,6 +131,7 @@ int journal_apply(int arena_fd, uint64_t page, uint64_t file_size, const char *b
         int err = os_pwrite(arena_fd, base + offs[i], k * page, offs[i]);
         if (err)
             return err;
+        log_crashpoint(); /* a kill here leaves a half-applied commit: J3 replays it */
     }
     return size_and_sync(arena_fd, file_size);
 }
@@ -238,6 +241,7 @@ static int copy_pages(int fd, int arena_fd, uint64_t page, const uint64_t *offs,
         err = os_pread(fd, buf, k * page, data + i * page);
         for (size_t m = 0; m < k && !err; m++)
             err = os_pwrite(arena_fd, buf + m * page, page, offs[i + m]);
+        log_crashpoint(); /* a replay cut short is replayed again */
     }
     free(buf);
     return err;
@@ -269,6 +273,7 @@ int journal_replay(const char *arena_path, int arena_fd, uint64_t page, bool rdo
         if (!err)
             err = size_and_sync(arena_fd, h.jh_file_size);
         /* J3: applied, then made invalid for good, before the heap is read. */
+        log_crashpoint();
         if (!err && !(err = os_truncate(fd, 0)) && !(err = os_fdatasync(fd)))
             *applied = true;
     }

@@ -24,6 +24,7 @@
 #include "fmalloc.h"
 #include "harness.h"
 #include "log.h"
+#include "state_hash.h"
 
 static char work_path[600], tmpl_path[600];
 static long total_steps, total_cases;
@@ -51,49 +52,6 @@ static void put(struct fm_info *fi, int i, size_t n)
 static void drop(struct fm_info *fi, int i)
 {
     fm_free_from(fi, slot(fi, i));
-}
-
-static uint64_t fnv(const void *p, size_t n, uint64_t h)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 0x100000001b3ull;
-    return h;
-}
-
-struct snap {
-    struct fm_info *fi;
-    uint64_t hash; /* over every block's offset, size and bytes, and the root */
-    uint64_t blocks;
-};
-
-static int snap_block(void *p, size_t size, void *arg)
-{
-    struct snap *s = arg;
-    /* Offsets, not addresses: the mapping moves between opens. */
-    uint64_t meta[2] = {fm_offset(s->fi, p), size};
-    s->hash = fnv(meta, sizeof meta, s->hash);
-    s->hash = fnv(p, size, s->hash);
-    s->blocks++;
-    return 0;
-}
-
-/* The name directory: every name and its offset, in table order. */
-static int snap_name(const char *name, fm_off_t off, void *arg)
-{
-    struct snap *s = arg;
-    s->hash = fnv(name, strlen(name) + 1, s->hash);
-    s->hash = fnv(&off, sizeof off, s->hash);
-    return 0;
-}
-
-static struct snap snapshot(struct fm_info *fi)
-{
-    struct snap s = {fi, 0xcbf29ce484222325ull, 0};
-    s.hash = fnv(fm_root(fi), fm_root_size(fi), s.hash);
-    expect_eq(fm_walk(fi, snap_block, &s), 0);
-    expect_eq(fm_name_iterate(fi, snap_name, &s), 0);
-    return s;
 }
 
 /* Syncing protects against OS crashes, not process kills: skip it here. */
