@@ -7,6 +7,8 @@
  * under Valgrind).  Default sync behaviour: fm_close() runs msync +
  * fdatasync (FM_NOSYNC is not used).  Links are fm_off_t offsets and
  * alloc_to is fm_malloc_to(), the crash-atomic allocate-and-link.
+ * bench_fmalloc_durable(true) opens with FM_DURABLE instead (issue 16's
+ * work between commits: the same workload, nothing committed until close).
  */
 #include <stdio.h>
 #include <unistd.h>
@@ -15,12 +17,22 @@
 #include "fmalloc.h"
 
 static struct fm_info *fmb_arena;
+static unsigned fmb_mode_flags; /* 0 or FM_DURABLE */
+
+void bench_fmalloc_durable(bool on)
+{
+    fmb_mode_flags = on ? FM_DURABLE : 0;
+}
 
 static int fmb_open(const char *path, uint64_t capacity_bytes, bool create)
 {
-    struct fm_options o = {.flags = create ? FM_CREATE | FM_EXCL : 0};
-    if (create)
+    struct fm_options o = {.flags = (create ? FM_CREATE | FM_EXCL : 0) | fmb_mode_flags};
+    if (create) {
+        char journal[4096];
+        snprintf(journal, sizeof journal, "%s-journal", path);
         unlink(path);
+        unlink(journal);
+    }
     int err = fm_open(path, &o, &fmb_arena);
     if (err)
         fprintf(stderr, "fm_open(%s): %s\n", path, fm_strerror(err));

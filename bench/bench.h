@@ -101,6 +101,9 @@ extern const struct bench_alloc bench_alloc_fmalloc;
 extern const struct bench_alloc bench_alloc_boost;
 extern const struct bench_alloc bench_alloc_pmdk;
 
+/** Open the fmalloc arm's arenas with FM_DURABLE (workload "between"). */
+void bench_fmalloc_durable(bool on);
+
 /** Run the fmalloc-only reopen/recovery phases (reopen.c). */
 int bench_reopen_phase(const char *phase, const char *path, uint64_t arena_bytes, uint64_t objects,
                        uint64_t seed);
@@ -108,6 +111,13 @@ int bench_reopen_phase(const char *phase, const char *path, uint64_t arena_bytes
 /** Print a result line "RESULT key=value ..." piece by piece. */
 void bench_result(const char *key, double value);
 void bench_result_end(void);
+
+/**
+ * 1 if the mapping that starts at addr is private (/proc/self/maps), 0 if
+ * shared, -1 if there is none: tells a real FM_DURABLE arena (private
+ * until each commit) from one opened by a library whose flag does nothing.
+ */
+int bench_mapping_private(const void *addr);
 
 /** Monotonic time in seconds. */
 double bench_now(void);

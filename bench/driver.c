@@ -4,7 +4,7 @@
  *
  *   bench_driver [--smoke | --quick] [--runs N] [--dir DIR] [--seed S]
  *                [--arms a,b,...] [--workloads w,...] [--worker PATH]
- *                [--md FILE] [--tsv FILE]
+ *                [--md FILE] [--tsv FILE] [--disk-dir DIR]
  *
  * Order: for each run, for each workload, every arm once, the arms'
  * order rotated by one per run so that no arm always goes first or last
@@ -12,6 +12,9 @@
  * seed S + r for every arm, so within a run all arms execute the same
  * operation sequence.  The reported figure is the median over the runs,
  * with the range beside it.
+ *
+ * The commit workloads (commit, dirty, between: issue 16) are run and
+ * reported by driver_commit.c, their files in --disk-dir.
  *
  * Exit status: 0 if every worker succeeded, 1 otherwise (the tables then
  * show what did run).
@@ -28,20 +31,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "driver.h"
 #include "params.h"
 
 /* ---- arms and workloads ---------------------------------------------------- */
 
-enum { A_GLIBC, A_JEMALLOC, A_MIMALLOC, A_FMALLOC, A_BOOST, A_PMDK, N_ARMS };
-static const char *const arm_name[N_ARMS] = {"glibc",   "jemalloc", "mimalloc",
-                                             "fmalloc", "boost",    "pmdk"};
+const char *const arm_name[N_ARMS] = {"glibc", "jemalloc", "mimalloc", "fmalloc", "boost", "pmdk"};
 static const char *const arm_title[N_ARMS] = {
     "glibc malloc", "jemalloc", "mimalloc", "fmalloc", "Boost.Interprocess", "PMDK libpmemobj"};
 static const bool arm_persistent[N_ARMS] = {false, false, false, true, true, true};
 
-enum { W_CHURN, W_MIXED, W_LIST, W_FRAG, W_THREADS, W_REOPEN, N_WORKLOADS };
-static const char *const wl_name[N_WORKLOADS] = {"churn", "mixed",   "list",
-                                                 "frag",  "threads", "reopen"};
+const char *const wl_name[N_WORKLOADS] = {"churn",  "mixed",  "list",  "frag",   "threads",
+                                          "reopen", "commit", "dirty", "between"};
 
 #define MAX_RUNS   100
 #define MAX_SERIES 1024
@@ -74,7 +75,7 @@ static struct series *series_find(int w, int a, const char *key, bool make)
     return s;
 }
 
-static void record(int w, int a, const char *key, double v)
+void record(int w, int a, const char *key, double v)
 {
     struct series *s = series_find(w, a, key, true);
     if (s && s->n < MAX_RUNS)
@@ -87,7 +88,7 @@ static int cmp_double(const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
-static double median(int w, int a, const char *key)
+double median(int w, int a, const char *key)
 {
     struct series *s = series_find(w, a, key, false);
     if (!s || s->n == 0)
@@ -98,7 +99,7 @@ static double median(int w, int a, const char *key)
     return s->n % 2 ? v[s->n / 2] : (v[s->n / 2 - 1] + v[s->n / 2]) / 2;
 }
 
-static double extreme(int w, int a, const char *key, bool want_max)
+double extreme(int w, int a, const char *key, bool want_max)
 {
     struct series *s = series_find(w, a, key, false);
     if (!s || s->n == 0)
@@ -112,17 +113,7 @@ static double extreme(int w, int a, const char *key, bool want_max)
 
 /* ---- options ----------------------------------------------------------- */
 
-static struct {
-    const struct params *P;
-    int runs;
-    const char *dir;
-    unsigned long long seed;
-    bool arm_on[N_ARMS];
-    bool wl_on[N_WORKLOADS];
-    char worker[4096];
-    const char *md, *tsv;
-    unsigned timeout; /* seconds per worker */
-} opt;
+struct driver_options opt;
 
 static int failures, cases;
 
@@ -130,9 +121,11 @@ static void usage(void)
 {
     fprintf(stderr, "usage: bench_driver [--smoke|--quick] [--runs N] [--dir DIR] [--seed S]\n"
                     "                    [--arms a,b,...] [--workloads w,...] [--worker PATH]\n"
-                    "                    [--md FILE] [--tsv FILE]\n"
+                    "                    [--md FILE] [--tsv FILE] [--disk-dir DIR]\n"
                     "  arms: glibc jemalloc mimalloc fmalloc boost pmdk\n"
-                    "  workloads: churn mixed list frag threads reopen\n");
+                    "  workloads: churn mixed list frag threads reopen commit dirty between\n"
+                    "  --disk-dir: where the commit workloads' files go (a disk, not a tmpfs;\n"
+                    "              default $TMPDIR, else /var/tmp)\n");
     exit(2);
 }
 
@@ -156,8 +149,16 @@ static bool parse_list(const char *list, const char *const *names, int n, bool *
 
 /* ---- running a worker ------------------------------------------------------ */
 
+/* What ran: the arm, or for the commit workloads the store or mode. */
+static const char *case_name(int w, int a)
+{
+    if (w == W_BETWEEN)
+        return a == S_DURABLE ? "durable" : "default";
+    return commit_workload(w) ? store_name[a] : arm_name[a];
+}
+
 /* Run argv with stdout captured into out (NUL-terminated); the wait status. */
-static int spawn_capture(const char *const *argv, char *out, size_t cap)
+int spawn_capture(const char *const *argv, char *out, size_t cap)
 {
     int fds[2];
     if (pipe(fds)) {
@@ -197,8 +198,8 @@ static int spawn_capture(const char *const *argv, char *out, size_t cap)
  * Run one worker; record every key of its RESULT line under (w, a) with
  * `prefix` before it.  Returns 0, or 1 after reporting the failure.
  */
-static int run_worker(int w, int a, const char *prefix, const char *phase, const char *file,
-                      unsigned long long seed, const char *const *extra)
+int run_worker(int w, int a, const char *prefix, const char *phase, const char *file,
+               unsigned long long seed, const char *const *extra)
 {
     char seed_s[32], timeout_s[32];
     snprintf(seed_s, sizeof seed_s, "%llu", seed);
@@ -206,8 +207,13 @@ static int run_worker(int w, int a, const char *prefix, const char *phase, const
     const char *argv[24];
     int n = 0;
     argv[n++] = opt.worker;
-    argv[n++] = "--alloc";
-    argv[n++] = arm_name[a];
+    if (w == W_COMMIT || w == W_DIRTY) {
+        argv[n++] = "--store";
+        argv[n++] = store_name[a];
+    } else {
+        argv[n++] = "--alloc";
+        argv[n++] = w == W_BETWEEN ? "fmalloc" : arm_name[a];
+    }
     argv[n++] = "--workload";
     argv[n++] = wl_name[w];
     argv[n++] = "--seed";
@@ -235,7 +241,7 @@ static int run_worker(int w, int a, const char *prefix, const char *phase, const
     bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && line;
     if (!ok) {
         failures++;
-        fprintf(stderr, "bench_driver: FAILED: %s %s%s%s (", arm_name[a], wl_name[w],
+        fprintf(stderr, "bench_driver: FAILED: %s %s%s%s (", case_name(w, a), wl_name[w],
                 phase ? " " : "", phase ? phase : "");
         if (WIFSIGNALED(status))
             fprintf(stderr, "killed by signal %d%s)\n", WTERMSIG(status),
@@ -264,17 +270,17 @@ static void arena_path(char *buf, size_t n, int w, int a, const char *what)
              wl_name[w], what);
 }
 
-static void progress(int run, int w, int a, const char *fmt, ...)
+void progress(int run, int w, int a, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "[run %d/%d] %-8s %-9s ", run + 1, opt.runs, wl_name[w], arm_name[a]);
+    fprintf(stderr, "[run %d/%d] %-8s %-9s ", run + 1, opt.runs, wl_name[w], case_name(w, a));
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n");
     va_end(ap);
 }
 
-static double last(int w, int a, const char *key)
+double last(int w, int a, const char *key)
 {
     struct series *s = series_find(w, a, key, false);
     return s && s->n ? s->v[s->n - 1] : NAN;
@@ -350,7 +356,7 @@ static void reopen_run(int run)
 /* ---- the report ------------------------------------------------------------ */
 
 /* A number for a table: "n/a" for NaN, 3 significant digits, no exponent. */
-static const char *num(double v)
+const char *num(double v)
 {
     static char ring[32][32];
     static int next;
@@ -370,7 +376,7 @@ static const char *num(double v)
     return b;
 }
 
-static const char *ratio(double v)
+const char *ratio(double v)
 {
     static char ring[16][32];
     static int next;
@@ -380,7 +386,7 @@ static const char *ratio(double v)
 }
 
 /* A thousands-separated count. */
-static const char *count(double v)
+const char *count(double v)
 {
     static char ring[8][32];
     static int next;
@@ -431,8 +437,7 @@ static int arm_from(int w, int a)
 #define for_each_arm(w, a) for (int a = arm_from(w, 0); a < N_ARMS; a = arm_from(w, a + 1))
 
 /* "### title", then the paragraph that says what was measured. */
-__attribute__((format(printf, 3, 4))) static void
-section_head(FILE *o, const char *title, const char *intro, ...)
+void section_head(FILE *o, const char *title, const char *intro, ...)
 {
     va_list ap;
     fprintf(o, "### %s\n\n", title);
@@ -444,7 +449,7 @@ section_head(FILE *o, const char *title, const char *intro, ...)
 
 /* A table's first two rows: `titles` ("| a | b |"), then one "---" per
  * letter of `align`: l for text, r for numbers (right-aligned). */
-static void table_head(FILE *o, const char *titles, const char *align)
+void table_head(FILE *o, const char *titles, const char *align)
 {
     fprintf(o, "%s\n|", titles);
     for (const char *c = align; *c; c++)
@@ -602,7 +607,7 @@ static void section_reopen(FILE *o)
     fprintf(o, "\n");
 }
 
-static void target(FILE *o, const char *what, const char *measured, double lhs, double rhs,
+void target(FILE *o, const char *what, const char *measured, double lhs, double rhs,
                    bool at_most)
 {
     const char *met = isnan(lhs) || isnan(rhs)              ? "n/a"
@@ -703,6 +708,7 @@ static void section_targets(FILE *o)
              num(med(W_REOPEN, f, "large_recover_s", 1e3)), num(fl));
     target(o, "recovery ≤ 1 s per GiB", m, rec, 1, true);
     fprintf(o, "\n");
+    commit_targets(o);
 }
 
 static void write_report(FILE *o)
@@ -738,8 +744,14 @@ static void write_report(FILE *o)
         section_threads(o, opt.P, W_THREADS);
     if (on(W_REOPEN, A_FMALLOC))
         section_reopen(o);
-    if (opt.arm_on[A_FMALLOC])
+    commit_report(o);
+    bool allocator_workloads = false;
+    for (int w = 0; w < N_WORKLOADS; w++)
+        allocator_workloads |= opt.wl_on[w] && !commit_workload(w);
+    if (opt.arm_on[A_FMALLOC] && allocator_workloads)
         section_targets(o);
+    else if (opt.arm_on[A_FMALLOC])
+        commit_targets(o);
     if (failures)
         fprintf(o, "**%d of %d worker runs failed**; see the log.\n\n", failures, cases);
 }
@@ -815,6 +827,7 @@ int main(int argc, char **argv)
     opt.runs = 0;
     opt.seed = 42;
     opt.dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    opt.disk_dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/var/tmp";
     for (int a = 0; a < N_ARMS; a++)
         opt.arm_on[a] = true;
     for (int w = 0; w < N_WORKLOADS; w++)
@@ -833,6 +846,8 @@ int main(int argc, char **argv)
             opt.runs = atoi(v);
         else if (strcmp(a, "--dir") == 0)
             opt.dir = v;
+        else if (strcmp(a, "--disk-dir") == 0)
+            opt.disk_dir = v;
         else if (strcmp(a, "--seed") == 0)
             opt.seed = strtoull(v, NULL, 0);
         else if (strcmp(a, "--arms") == 0) {
@@ -869,6 +884,7 @@ int main(int argc, char **argv)
     double t0 = (double)time(NULL);
     if (reopen)
         reopen_setup();
+    commit_setup();
     for (int run = 0; run < opt.runs; run++) {
         for (int w = 0; w < N_WORKLOADS; w++) {
             if (!opt.wl_on[w])
@@ -876,6 +892,10 @@ int main(int argc, char **argv)
             if (w == W_REOPEN) {
                 if (reopen)
                     reopen_run(run);
+                continue;
+            }
+            if (commit_workload(w)) {
+                commit_run(run, w);
                 continue;
             }
             for (int k = 0; k < n_arms; k++)

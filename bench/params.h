@@ -30,14 +30,28 @@ struct params {
     uint32_t frag_first, frag_second; /* blocks allocated before / after freeing half */
     uint64_t reopen_bytes, reopen_objects;
     uint64_t small_bytes, small_objects; /* the small arena reopened for comparison */
+    /* issue 16's commit workloads */
+    double commit_secs;          /* each slice of a (store, transaction size) runs this long */
+    uint32_t commit_min_txns;    /* ... and at least this many transactions */
+    uint32_t dirty_rounds;       /* timed commits per count of dirtied pages */
+    uint64_t dirty_large_bytes;  /* the large arena of the dirty-pages workload */
+    uint32_t commit_slices;      /* slices per (store, transaction size) and run */
 };
+
+#define COMMIT_RECORD_BYTES 100u /* one insert: store.h's STORE_RECORD_BYTES */
+#define COMMIT_TXN_SIZES   {1u, 10u, 100u} /* inserts per transaction */
+#define N_COMMIT_TXN_SIZES 3
+#define DIRTY_PAGE_COUNTS  {1u, 10u, 100u, 1000u}
+#define N_DIRTY_PAGE_COUNTS 4
+#define DIRTY_SMALL_BYTES  (1ull << 20) /* the small arena of the dirty-pages workload */
 
 static const struct params bench_params[] = {
     {"full", 10000, 5000000, 10000, 1000000, 1000000, 1000000, 500000, 1ull << 30, 10000000,
-     1ull << 20, 1000},
+     1ull << 20, 1000, 0.4, 5, 30, 1ull << 30, 5},
     {"quick", 10000, 1000000, 10000, 200000, 200000, 200000, 100000, 256ull << 20, 2500000,
-     1ull << 20, 1000},
-    {"smoke", 1000, 20000, 1000, 10000, 10000, 10000, 5000, 16ull << 20, 100000, 1ull << 20, 1000},
+     1ull << 20, 1000, 0.2, 5, 10, 256ull << 20, 3},
+    {"smoke", 1000, 20000, 1000, 10000, 10000, 10000, 5000, 16ull << 20, 100000, 1ull << 20, 1000,
+     0.02, 2, 1, 16ull << 20, 1},
 };
 
 static inline const struct params *params_for(const char *scale)

@@ -2,11 +2,12 @@
 # bench/run.sh -- fmalloc's benchmarks against its peers, in one command.
 #
 #   bash bench/run.sh [--smoke | --quick] [--runs N] [--write-docs]
-#                     [--dir DIR] [--arms a,b,..] [--workloads w,..] [--seed S]
-#                     [--no-install]
+#                     [--dir DIR] [--disk-dir DIR] [--arms a,b,..] [--workloads w,..]
+#                     [--seed S] [--no-install]
 #
 # 1. installs the peers with apt-get when missing (jemalloc, mimalloc,
-#    Boost, PMDK libpmemobj, g++, gnuplot-nox; skipped when present);
+#    Boost, PMDK libpmemobj, LMDB, SQLite, g++, gnuplot-nox; skipped when
+#    present);
 # 2. builds the library (build-bench-lib/, buildtype=release) and the
 #    harness (build-bench/, a separate Meson project in bench/);
 # 3. runs bench_driver, which runs every arm on every workload, each in its
@@ -19,6 +20,10 @@
 #   --runs N      runs per arm and workload (default 5 full, 3 quick, 1 smoke)
 #   --write-docs  also write docs/benchmarks.md and docs/benchmarks.png
 #   --dir DIR     where arena files go (default /dev/shm, a tmpfs)
+#   --disk-dir DIR  where the commit workloads' files go (issue 16: commits,
+#                 dirty pages, work between commits); it must be a disk file
+#                 system, not a tmpfs.  Default: $BENCH_DISK_DIR, else the
+#                 first of $TMPDIR, /var/tmp, build-bench/disk on a disk
 #   --no-install  do not call apt-get
 #   --rev REV     benchmark the library as committed at REV (git archive into
 #                 build-bench-src/), not the work tree with its edits
@@ -34,6 +39,7 @@ runs=
 case $src in /*) ;; *) src=$(cd "$src" && pwd) ;; esac
 write_docs=0
 install=1
+disk_dir=${BENCH_DISK_DIR:-}
 rev=
 driver_args=()
 
@@ -51,6 +57,7 @@ while (($#)); do
     --no-install) install=0 ;;
     --rev) rev=${2:?}; shift ;;
     --dir | --arms | --workloads | --seed) driver_args+=("$1" "${2:?}"); shift ;;
+    --disk-dir) disk_dir=${2:?}; shift ;;
     -h | --help) usage ;;
     *) echo "run.sh: unknown option $1" >&2; usage ;;
     esac
@@ -71,7 +78,8 @@ fi
 
 # ---- 1. peers --------------------------------------------------------------
 packages=(meson ninja-build pkg-config gcc g++ libxxhash-dev
-          libjemalloc-dev libmimalloc-dev libboost-dev libpmemobj-dev gnuplot-nox)
+          libjemalloc-dev libmimalloc-dev libboost-dev libpmemobj-dev gnuplot-nox
+          liblmdb-dev libsqlite3-dev)
 if ((install)); then
     missing=()
     for p in "${packages[@]}"; do
@@ -114,6 +122,23 @@ ninja -C "$benchbuild" >&2
 # ---- 3. run ----------------------------------------------------------------
 results=$benchbuild/results
 mkdir -p "$results"
+# The commit workloads time fdatasync: their files need a disk, not a tmpfs.
+is_disk() {
+    [ -d "$1" ] && [ -w "$1" ] || return 1
+    case $(stat -f -c %T "$1" 2>/dev/null) in tmpfs | ramfs | '') return 1 ;; esac
+}
+if [ -z "$disk_dir" ]; then
+    mkdir -p "$benchbuild/disk"
+    for d in "${TMPDIR:-}" /var/tmp "$benchbuild/disk"; do
+        if [ -n "$d" ] && is_disk "$d"; then disk_dir=$d; break; fi
+    done
+fi
+[ -n "$disk_dir" ] && [ -d "$disk_dir" ] || { echo "run.sh: no disk directory for the commit workloads (use --disk-dir)" >&2; exit 1; }
+disk_dir=$(cd "$disk_dir" && pwd)
+disk_fs=$(stat -f -c %T "$disk_dir" 2>/dev/null || echo '?')
+is_disk "$disk_dir" || say "WARNING: $disk_dir is $disk_fs, not a disk: commit figures will mean nothing"
+say "commit workloads' files in $disk_dir ($disk_fs)"
+driver_args+=(--disk-dir "$disk_dir")
 case $mode in
 smoke) driver_args+=(--smoke) ;;
 quick) driver_args+=(--quick) ;;
@@ -198,10 +223,11 @@ machine (the range columns show how much).
 | kernel | $(uname -sr) |
 | compiler | $(gcc --version | head -n 1) |
 | arena files | \`$arena_dir\` ($arena_fs) |
+| commit workloads' files (7–9) | \`$disk_dir\` ($disk_fs) |
 | load average (1, 5, 15 min) | $load_before before, $load_after after |
 | started | $started |
 | fmalloc | commit $commit$dirty |
-| peers (Debian packages) | libjemalloc-dev $(pkgver libjemalloc-dev), libmimalloc-dev $(pkgver libmimalloc-dev), libboost-dev $(pkgver libboost-dev), libpmemobj-dev $(pkgver libpmemobj-dev) |
+| peers (Debian packages) | libjemalloc-dev $(pkgver libjemalloc-dev), libmimalloc-dev $(pkgver libmimalloc-dev), libboost-dev $(pkgver libboost-dev), libpmemobj-dev $(pkgver libpmemobj-dev), liblmdb-dev $(pkgver liblmdb-dev), libsqlite3-dev $(pkgver libsqlite3-dev) |
 
 The machine is shared with other developers' builds: the load average
 above says how quiet it was.
@@ -216,6 +242,7 @@ bash bench/run.sh --runs 9       # more runs
 bash bench/run.sh --write-docs   # full run, then rewrite this page and benchmarks.png
 bash bench/run.sh --rev HEAD     # the library as committed, not the work tree's edits
 bash bench/run.sh --arms fmalloc,glibc --workloads churn,mixed   # a subset
+bash bench/run.sh --workloads commit,dirty,between --disk-dir /var/tmp   # issue 16's commits
 \`\`\`
 
 \`run.sh\` installs the peers with apt-get when they are missing, builds
@@ -265,6 +292,18 @@ and runs \`build-bench/bench_driver\`. One case by hand:
   reopened (the building process has just closed it). On a tmpfs the
   msync/fdatasync at close cost next to nothing; \`--dir\` puts the files
   on a disk file system instead.
+* **Commits (workloads 7–9, issue 16)** run on a disk file system
+  (\`--disk-dir\`, default \`\$BENCH_DISK_DIR\`, else the first of
+  \`\$TMPDIR\`, \`/var/tmp\`, \`build-bench/disk\` that is not a tmpfs),
+  since a commit's cost is its fdatasyncs. They compare fmalloc's
+  power-safe mode (\`FM_DURABLE\`: a private mapping, \`fm_commit\` writes
+  the pages dirtied since the last commit to a checksummed redo journal,
+  syncs it, applies them to the file and syncs that) with its default
+  mode (\`fm_sync\`: msync + fdatasync, durable but not atomic against a
+  power cut), LMDB and SQLite on the same inserts. The issue's targets:
+  small-transaction commits per second at least LMDB's on the same disk;
+  work between commits at least 0.8× the default mode's; a commit's cost
+  that follows the pages dirtied, not the arena's size.
 * **Two threads on $(nproc) cores**: workload 5 needs both cores to itself;
   any other load on the machine shows up there first.
 

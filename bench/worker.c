@@ -5,6 +5,12 @@
  *                [--file PATH] [--phase P] [--threads N] [--timeout SECONDS]
  *                [--arena-bytes N] [--objects N]
  *   bench_worker --alloc NAME --version
+ *   bench_worker --store durable|sync|lmdb|sqlite --workload commit|dirty
+ *                --seed S --scale SCALE --file PATH [--txn N] [--arena-bytes N]
+ *   bench_worker --store NAME --version      (exit status 3: not built)
+ *
+ * Workload "between" is workload 1 on the fmalloc arm opened with
+ * --fm-mode durable (FM_DURABLE, no commit in the timed loop) or default.
  *
  * Prints one line "RESULT key=value ..." on stdout and exits 0, or says
  * what went wrong on stderr and exits 1.  bench_driver runs it (see
@@ -32,6 +38,7 @@
 
 #include "bench.h"
 #include "params.h"
+#include "store.h"
 
 /* ---- helpers --------------------------------------------------------------- */
 
@@ -93,6 +100,22 @@ static double status_bytes(const char *field)
     if (f)
         fclose(f);
     return v;
+}
+
+int bench_mapping_private(const void *addr)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[4352];
+    int private_map = -1;
+    while (f && private_map < 0 && fgets(line, sizeof line, f)) {
+        unsigned long lo;
+        char perms[8];
+        if (sscanf(line, "%lx-%*x %7s", &lo, perms) == 2 && lo == (unsigned long)addr)
+            private_map = perms[3] == 'p';
+    }
+    if (f)
+        fclose(f);
+    return private_map;
 }
 
 /* Resident bytes of every mapping of `path` in this process (/proc/self/smaps). */
@@ -309,6 +332,8 @@ static int run_churn(const struct bench_alloc *A, const struct params *P, const 
     /* Below 1: the threads waited, for a lock or for a core another
      * process had. */
     bench_result("cpu_share", cpu / (threads * (t1 - t0)));
+    if (A->mapping) /* FM_DURABLE maps the arena private ("between") */
+        bench_result("private_map", bench_mapping_private(A->mapping()));
     for (unsigned t = 0; t < threads; t++)
         churn_release(&job[t]);
     pthread_barrier_destroy(&start);
@@ -651,14 +676,19 @@ static void usage(void)
                     "         --workload churn|mixed|list|frag|threads|reopen --seed S\n"
                     "         [--scale full|quick|smoke] [--file PATH] [--phase P] [--threads N]\n"
                     "         [--arena-bytes N] [--objects N] [--timeout SECONDS]\n"
-                    "       bench_worker --alloc NAME --version\n");
+                    "         [--fm-mode default|durable]\n"
+                    "       bench_worker --alloc NAME --version\n"
+                    "       bench_worker --store durable|sync|lmdb|sqlite --workload commit|dirty\n"
+                    "         --seed S --scale SCALE --file PATH [--txn N] [--arena-bytes N]\n"
+                    "       bench_worker --store NAME --version\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     const char *alloc = NULL, *workload = NULL, *scale = "full", *file = NULL, *phase = "";
-    uint64_t seed = 1, arena_bytes = 0, objects = 0;
+    const char *store = NULL, *fm_mode = "default";
+    uint64_t seed = 1, arena_bytes = 0, objects = 0, txn = 0;
     unsigned threads = 2, timeout = 0;
     bool version = false;
     for (int i = 1; i < argc; i++) {
@@ -690,9 +720,25 @@ int main(int argc, char **argv)
             objects = strtoull(v, NULL, 0);
         else if (strcmp(a, "--timeout") == 0)
             timeout = (unsigned)strtoul(v, NULL, 0);
+        else if (strcmp(a, "--store") == 0)
+            store = v;
+        else if (strcmp(a, "--txn") == 0)
+            txn = strtoull(v, NULL, 0);
+        else if (strcmp(a, "--fm-mode") == 0)
+            fm_mode = v;
         else
             usage();
     }
+    if (store) {
+        if (timeout)
+            alarm(timeout);
+        return bench_commit_main(version ? NULL : workload, store, scale, file, arena_bytes, txn,
+                                 seed);
+    }
+    if (strcmp(fm_mode, "durable") == 0)
+        bench_fmalloc_durable(true);
+    else if (strcmp(fm_mode, "default") != 0)
+        usage();
     const struct bench_alloc *A = NULL;
     for (size_t i = 0; alloc && i < sizeof arms / sizeof arms[0]; i++)
         if (strcmp(arms[i]->name, alloc) == 0)
@@ -715,7 +761,7 @@ int main(int argc, char **argv)
         die("persistent arms need --file");
     const char *path = A->persistent ? file : NULL;
 
-    if (strcmp(workload, "churn") == 0)
+    if (strcmp(workload, "churn") == 0 || strcmp(workload, "between") == 0)
         return run_churn(A, P, path, seed, 1);
     if (strcmp(workload, "threads") == 0)
         return run_churn(A, P, path, seed, threads);
