@@ -226,8 +226,9 @@ static void run(const char *name, void (*act)(struct fm_info *))
 
 /* ---- the rest ------------------------------------------------------------------ */
 
-/* A kill loses what was not committed, exactly that. */
-static void kill_loses_the_uncommitted(void)
+/* A kill loses what was not committed, exactly that.  In an arena of
+ * `size` bytes: from 16 MiB a commit maps the file afresh (arena.c). */
+static void kill_loses_the_uncommitted(uint64_t size)
 {
     int fds[2];
     require_eq(pipe(fds), 0);
@@ -235,9 +236,12 @@ static void kill_loses_the_uncommitted(void)
     pid_t pid = fork();
     require_true(pid >= 0);
     if (pid == 0) {
-        struct fm_info *c = fresh_arena(work, durable);
+        struct fm_info *c = fresh_arena(work, (struct fm_options){.flags = FM_DURABLE,
+                                                                  .initial_size = size});
         setup(c);
         require_eq(fm_commit(c), 0);
+        churn(c);
+        require_eq(fm_commit(c), 0); /* a second commit after the first's remap */
         uint64_t h = snapshot(c).hash;
         require_true(write(fds[1], &h, sizeof h) == (ssize_t)sizeof h);
         churn(c);
@@ -341,7 +345,8 @@ int main(void)
     snprintf(work3, sizeof work3, "%s/fm_durable_work3_%d", dir, (int)getpid());
 
     options();
-    kill_loses_the_uncommitted();
+    kill_loses_the_uncommitted(0);
+    kill_loses_the_uncommitted(32 << 20);
     failed_commits();
     bad_journals();
     run("commit", act_commit);
