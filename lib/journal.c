@@ -247,6 +247,29 @@ static int copy_pages(int fd, int arena_fd, uint64_t page, const uint64_t *offs,
     return err;
 }
 
+int journal_state(const char *arena_path, int arena_fd, uint64_t page, enum jnl_state *st,
+                  struct jnl_header *h)
+{
+    char *path = journal_path(arena_path);
+    if (!path)
+        return ENOMEM;
+    int fd, err = os_open(path, true, false, 0, &fd);
+    free(path);
+    *st = JNL_NONE;
+    if (err)
+        return err == ENOENT ? 0 : err;
+    uint64_t size, *offs;
+    bool valid;
+    if (!(err = os_file_size(fd, &size)) && size == 0)
+        *st = JNL_EMPTY;
+    else if (!err && !(err = read_valid(fd, arena_fd, page, h, &offs, &valid)))
+        *st = valid ? JNL_VALID : JNL_INVALID;
+    if (!err && *st == JNL_VALID)
+        free(offs);
+    os_close(fd);
+    return err;
+}
+
 int journal_replay(const char *arena_path, int arena_fd, uint64_t page, bool rdonly,
                    bool *applied, char *why, size_t why_len)
 {

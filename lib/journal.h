@@ -64,6 +64,12 @@ char *journal_path(const char *arena_path);
 int journal_replay(const char *arena_path, int arena_fd, uint64_t page, bool rdonly,
                    bool *applied, char *why, size_t why_len);
 
+/* What the journal of `arena_path` holds (for fmtool): its state, and
+ * for JNL_VALID its header in *h.  0 or an errno (I/O). */
+enum jnl_state { JNL_NONE, JNL_EMPTY, JNL_INVALID, JNL_VALID };
+int journal_state(const char *arena_path, int arena_fd, uint64_t page, enum jnl_state *st,
+                  struct jnl_header *h);
+
 /* Open (creating it with `mode`, and syncing its directory, if missing). */
 int journal_open(struct journal *j, const char *arena_path, mode_t mode);
 /* Write the commit of pages offs[0..n) of the mapping at base (arena

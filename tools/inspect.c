@@ -16,6 +16,7 @@
 #include "fmtool.h"
 #include "os.h"
 #include "heap.h"
+#include "journal.h"
 
 /* ---- info ---------------------------------------------------------------------- */
 
@@ -68,6 +69,33 @@ static void rep_range(struct report *r, const char *label, uint64_t off, uint64_
     else
         rep_text(r, label, "[%llu, %llu), %llu bytes (%s)", (unsigned long long)off,
                  (unsigned long long)(off + size), (unsigned long long)size, human_size(size, h));
+}
+
+/* The FM_DURABLE journal beside the arena: the mode shows through it. */
+static void report_journal(struct report *r, const char *file, uint64_t page)
+{
+    enum jnl_state st = JNL_NONE;
+    struct jnl_header h;
+    int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    int err = fd < 0 ? errno : journal_state(file, fd, page, &st, &h);
+    if (fd >= 0)
+        close(fd);
+    static const char *const names[] = {"none", "empty", "invalid", "pending"};
+    rep_str(r, "journal", NULL, err ? "unreadable" : names[st]);
+    if (err)
+        rep_text(r, "journal", "unreadable: %s", fm_strerror(err));
+    else if (st == JNL_NONE)
+        rep_text(r, "journal", "none (not open with FM_DURABLE, or closed cleanly)");
+    else if (st == JNL_EMPTY)
+        rep_text(r, "journal", "empty: no commit waits (an FM_DURABLE open may hold it)");
+    else if (st == JNL_INVALID)
+        rep_text(r, "journal", "invalid (torn, damaged or another arena's): never applied");
+    else
+        rep_text(r, "journal",
+                 "commit %llu, %llu pages, file size %llu: the last commit of an FM_DURABLE "
+                 "open (open now, or it died; the next read-write open applies it)",
+                 (unsigned long long)h.jh_seq, (unsigned long long)h.jh_npages,
+                 (unsigned long long)h.jh_file_size);
 }
 
 int cmd_info(const struct tool_args *a)
@@ -127,6 +155,7 @@ int cmd_info(const struct tool_args *a)
     rep_u64(&r, "log_records", NULL, sb->sb_log_count);
     rep_text(&r, "log records", "%llu pending%s", (unsigned long long)sb->sb_log_count,
              sb->sb_log_count ? " (an operation was in flight: recovery rolls it back)" : "");
+    report_journal(&r, a->file, page);
     rep_u64(&r, "top_offset", NULL, top);
     if (r.json) {
         if (top_ok)

@@ -23,6 +23,7 @@ expect_out '^log records: +0 pending$'
 expect_out '^top: +\[12288, 1048576\), 1036288 bytes'
 expect_out '^state checksum: +ok$'
 expect_out '^state check: +ok$'
+expect_out '^journal: +none'
 expect_same_file "$dir/before" "$f" "info on a clean arena"
 year=$(date -u +%Y)
 expect_out "^created: +$year-"
@@ -37,6 +38,17 @@ expect_json
 [ "$(json_get heap_offset)" = 12288 ] || fail "json heap offset: $out"
 [ "$(json_get format_version)" = 2 ] || fail "json version: $out"
 expect_out '"arena_id": "[0-9a-f]{32}"'
+
+# An FM_DURABLE writer died after a commit: its journal waits, shown.
+"$mk" durable "$dir/durable.fm" || fail "make_arena durable"
+run "$fmtool" info "$dir/durable.fm"
+expect_rc 0
+expect_out '^journal: +commit 1, [0-9]+ pages, file size 1048576: the last commit'
+run "$fmtool" info --json "$dir/durable.fm"
+[ "$(json_get journal)" = pending ] || fail "json journal: $out"
+printf x | dd of="$dir/durable.fm-journal" bs=1 seek=5000 conv=notrunc status=none
+run "$fmtool" info "$dir/durable.fm"
+expect_out '^journal: +invalid'
 
 # Dirty: a writer _exit()ed without closing; and one killed mid-operation.
 for how in exit kill; do

@@ -104,6 +104,19 @@ static int cmd_fresh(const char *path, uint64_t size)
     return fm_close(fi) ? die("close", 0) : 0;
 }
 
+/* An FM_DURABLE writer that commits once and dies: its journal holds
+ * that commit (a clean close would have emptied and removed it). */
+static int cmd_durable(const char *path)
+{
+    struct fm_info *fi;
+    int err = open_arena(path, FM_CREATE | FM_DURABLE, 0, &fi);
+    if (err)
+        return die(path, err);
+    if (!fm_malloc_to(fi, (fm_off_t *)fm_root(fi), 100) || fm_commit(fi))
+        return die("commit", 0);
+    _exit(0);
+}
+
 static int cmd_random(const char *path, long n)
 {
     struct fm_info *fi;
@@ -295,6 +308,8 @@ int main(int argc, char **argv)
     rng_state = argc > 4 ? strtoull(argv[4], NULL, 0) : 1;
     if (path && strcmp(cmd, "fresh") == 0)
         return cmd_fresh(path, argc > 3 ? strtoull(argv[3], NULL, 0) : 0);
+    if (path && strcmp(cmd, "durable") == 0)
+        return cmd_durable(path);
     if (path && argc > 3 && strcmp(cmd, "random") == 0)
         return cmd_random(path, strtol(argv[3], NULL, 0));
     if (path && argc > 3 && strcmp(cmd, "dirty") == 0)

@@ -8,6 +8,8 @@
  *
  *   superblock NAME OFFSET SIZE COUNT   a field of struct fmt_superblock
  *   log_entry  NAME OFFSET SIZE COUNT   a field of struct fmt_log_entry
+ *   journal    NAME OFFSET SIZE COUNT   a field of struct jnl_header (the
+ *                                       FM_DURABLE journal, journal.h)
  *   constant   NAME VALUE               a #define of the format
  *   chunk      NAME OFFSET SIZE         a chunk field (F_* in heap.h)
  *   treebin    I FROM BELOW SHIFT       tree bin I holds chunk sizes in
@@ -36,6 +38,7 @@
 
 #include "format.h"
 #include "heap.h"
+#include "journal.h"
 #include "tcache.h"
 
 static int failures;
@@ -66,6 +69,14 @@ static void field(const char *table, const char *name, size_t off, size_t size, 
 #define LOG_FIELD(f)                                                               \
     field("log_entry", #f, offsetof(struct fmt_log_entry, f),                      \
           sizeof(((struct fmt_log_entry *)0)->f), 0)
+
+#define JNL_FIELD(f)                                                               \
+    field("journal", #f, offsetof(struct jnl_header, f),                           \
+          sizeof(((struct jnl_header *)0)->f), 0)
+#define JNL_ARRAY(f)                                                               \
+    field("journal", #f, offsetof(struct jnl_header, f),                           \
+          sizeof(((struct jnl_header *)0)->f),                                     \
+          sizeof(((struct jnl_header *)0)->f) / sizeof(((struct jnl_header *)0)->f[0]))
 
 #define CONST_DEC(c) printf("constant %s %llu\n", #c, (unsigned long long)(c))
 #define CONST_HEX(c) printf("constant %s 0x%llx\n", #c, (unsigned long long)(c))
@@ -116,6 +127,24 @@ static void print_superblock(void)
     if (next_off != sizeof(struct fmt_log_entry)) {
         fprintf(stderr, "format_doc: fmt_log_entry fields end at %zu of %zu bytes\n", next_off,
                 sizeof(struct fmt_log_entry));
+        failures++;
+    }
+}
+
+static void print_journal(void)
+{
+    next_off = 0;
+    JNL_ARRAY(jh_magic);
+    JNL_FIELD(jh_version);
+    JNL_FIELD(jh_page_size);
+    JNL_ARRAY(jh_arena_id);
+    JNL_FIELD(jh_seq);
+    JNL_FIELD(jh_file_size);
+    JNL_FIELD(jh_npages);
+    JNL_FIELD(jh_checksum);
+    if (next_off != sizeof(struct jnl_header)) {
+        fprintf(stderr, "format_doc: jnl_header fields end at %zu of %zu bytes\n", next_off,
+                sizeof(struct jnl_header));
         failures++;
     }
 }
@@ -235,6 +264,7 @@ static void print_tree_bins(void)
 int main(void)
 {
     print_superblock();
+    print_journal();
     print_constants();
     print_chunk_fields();
     print_tree_bins();
