@@ -296,9 +296,10 @@ and runs \`build-bench/bench_driver\`. One case by hand:
   (\`--disk-dir\`, default \`\$BENCH_DISK_DIR\`, else the first of
   \`\$TMPDIR\`, \`/var/tmp\`, \`build-bench/disk\` that is not a tmpfs),
   since a commit's cost is its fdatasyncs. They compare fmalloc's
-  power-safe mode (\`FM_DURABLE\`: a private mapping, \`fm_commit\` writes
-  the pages dirtied since the last commit to a checksummed redo journal,
-  syncs it, applies them to the file and syncs that) with its default
+  power-safe mode (\`FM_DURABLE\`: a private mapping, \`fm_commit\` appends
+  the pages dirtied since the last commit to a checksummed redo journal
+  and syncs it, then writes them to the file unsynced; every 64 commits a
+  checkpoint syncs the file and restarts the journal) with its default
   mode (\`fm_sync\`: msync + fdatasync, durable but not atomic against a
   power cut), LMDB and SQLite on the same inserts. The issue's targets:
   small-transaction commits per second at least LMDB's on the same disk;

@@ -256,9 +256,13 @@ FM_API int fm_sync(struct fm_info *fi);
  * thread may store into the arena while it runs.  fm_sync and fm_close
  * commit as well.  In the default mode it is fm_sync (durable, not
  * atomic against a power cut).
+ * One fdatasync per commit (the journal's); every 64 commits, and after
+ * fm_trim, two more (a checkpoint syncs the arena file).
  * @return 0, EROFS on a read-only arena, EINVAL for a NULL fi, FM_EFORKED,
- *   or the errno of the failed write or sync (the arena then stays at its
- *   previous commit on disk; the next commit retries).
+ *   or the errno of the failed write or sync.  A failed journal write
+ *   leaves the file at the previous commit and the next commit retries; a
+ *   failed apply or checkpoint keeps failing until a reopen replays the
+ *   journal.
  */
 FM_API int fm_commit(struct fm_info *fi);
 

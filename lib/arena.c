@@ -362,21 +362,23 @@ static int open_durable(struct fm_arena *a, const char *path, mode_t mode, bool 
     uint64_t *probe;
     size_t n;
     /* No way to find the written pages (not Linux): no durable mode. */
-    int err = os_written_pages(a->base, a->page_size, a->page_size, &probe, &n);
+    int err = os_pagemap_open(&a->pagemap_fd);
+    if (!err)
+        err = os_written_pages(a->pagemap_fd, a->base, a->page_size, a->page_size, &probe, &n);
     if (err)
         return err == ENOSYS ? ENOTSUP : err;
     free(probe);
-    if ((err = journal_open(&a->jnl, path, mode)))
+    if ((err = journal_open(&a->jnl, path, mode, sb->sb_arena_id, a->page_size)))
         return err;
     /* The arena's own name must survive the power cut too. */
     if (a->created_file && (err = os_sync_dir(path)))
         return err;
     a->heap.fresh = a->initialised_empty ? FMT_HEAP_OFF + CH_PAYLOAD : sb->sb_file_size;
     state_mark_dirty(sb);
-    bool stale_tail = real > sb->sb_file_size;
-    if ((recovered || stale_tail) && (err = fm__arena_commit(a)))
+    /* A stale tail makes this commit a checkpoint, which truncates it. */
+    if ((recovered || real > sb->sb_file_size) && (err = fm__arena_commit(a)))
         return err;
-    return stale_tail ? cut_stale_tail(a, a->heap.mapped_size) : 0;
+    return 0;
 }
 
 static int open_arena(struct fm_arena *a, const char *path, const struct fm_options *o)
@@ -518,6 +520,7 @@ int fm__arena_open(const char *path, const struct fm_options *opt, struct fm_are
     memset(a, 0, sizeof *a);
     a->fd = -1;
     a->jnl.fd = -1;
+    a->pagemap_fd = -1;
     a->page_size = page;
     a->rdonly = o.flags & FM_RDONLY;
     a->nosync = o.flags & FM_NOSYNC;
@@ -540,6 +543,8 @@ int fm__arena_open(const char *path, const struct fm_options *opt, struct fm_are
         else if (a->initialised && a->locked_excl)
             uncreate_arena(a->fd, a->old_size, a->init_wrote);
         journal_drop(&a->jnl);
+        if (a->pagemap_fd >= 0)
+            os_close(a->pagemap_fd);
         if (a->fd >= 0)
             os_close(a->fd);
         free(a);
@@ -708,6 +713,8 @@ int fm__arena_shrink(struct fm_arena *a, uint64_t new_size)
 void fm__arena_abandon(struct fm_arena *a)
 {
     journal_drop(&a->jnl);
+    if (a->pagemap_fd >= 0)
+        os_close(a->pagemap_fd);
     os_unmap(a->base, a->reserved);
     os_close(a->fd);
     free(a); /* not the mutex: a parent thread may have held it at the fork */
@@ -752,7 +759,60 @@ static void discard_applied(struct fm_arena *a, const uint64_t *offs, size_t n)
     }
 }
 
-int fm__arena_commit(struct fm_arena *a)
+/* The arena file is synced and no record can be replayed any more: only
+ * now may it lose blocks (J1) -- the queued punches, and a tail that a
+ * trim (or a growth rolled back) left beyond sb_file_size. */
+static void release_space(struct fm_arena *a)
+{
+    uint64_t fsize = a->heap.sb->sb_file_size;
+    punch_queued(a);
+    if (a->heap.mapped_size > fsize && !os_truncate(a->fd, fsize)) {
+        os_unmap_to_reserve(a->base + fsize, a->heap.mapped_size - fsize);
+        a->heap.mapped_size = fsize;
+    }
+}
+
+/* A checkpoint: the applies so far reach the disk, then a new epoch voids
+ * the records that carried them (J2).  A failure is sticky: after a
+ * failed sync the page cache cannot be trusted to hold the applies, so
+ * only a reopen's replay may go on. */
+static int checkpoint(struct fm_arena *a)
+{
+    int err = os_fdatasync(a->fd);
+    log_crashpoint();
+    if (!err)
+        err = journal_restart(&a->jnl);
+    log_crashpoint();
+    if (err)
+        return a->commit_err = err;
+    release_space(a);
+    return 0;
+}
+
+/* Append the commit to the journal, then apply it to the file. */
+static int journal_then_apply(struct fm_arena *a, const uint64_t *offs, size_t n)
+{
+    uint64_t page = a->page_size, fsize = a->heap.sb->sb_file_size;
+    int err;
+    if (os_break_ordering) {
+        /* The deliberate break: the file moves before the journal is durable. */
+        err = journal_apply(a->fd, page, a->base, offs, n);
+        return err ? err : journal_append(&a->jnl, fsize, a->base, offs, n);
+    }
+    if ((err = journal_append(&a->jnl, fsize, a->base, offs, n)))
+        return err; /* the file is untouched: the next commit retries */
+    log_crashpoint();
+    /* From here the file is the journal's to finish: a failure stays
+     * until a reopen replays it (J2's "the arena holds that sync's state
+     * plus part of the applies" must keep holding). */
+    if ((err = journal_apply(a->fd, page, a->base, offs, n)))
+        a->commit_err = err;
+    return err;
+}
+
+/* A commit; `last` (fm_close) ends with the arena synced and the journal
+ * removed instead of a new epoch. */
+static int commit(struct fm_arena *a, bool last)
 {
     if (a->rdonly)
         return EROFS;
@@ -762,38 +822,38 @@ int fm__arena_commit(struct fm_arena *a)
     fm_assert(sb->sb_log_count == 0);
     uint64_t page = a->page_size, fsize = sb->sb_file_size, *offs;
     size_t n;
-    int err = os_written_pages(a->base, a->heap.mapped_size, page, &offs, &n);
+    int err = os_written_pages(a->pagemap_fd, a->base, a->heap.mapped_size, page, &offs, &n);
     if (err)
         return err;
     while (n && offs[n - 1] >= fsize) /* beyond the heap: not part of it */
         n--;
+    /* A trim waits for a checkpoint to reach the file; so does a close. */
+    bool shrink = a->heap.mapped_size > fsize;
     log_crashpoint();
-    if (os_break_ordering) {
-        /* The deliberate break: the file moves before the journal is durable. */
-        err = journal_apply(a->fd, page, fsize, a->base, offs, n);
-        if (!err)
-            err = journal_write(&a->jnl, sb->sb_arena_id, page, fsize, a->base, offs, n);
-    } else if (!(err = journal_write(&a->jnl, sb->sb_arena_id, page, fsize, a->base, offs, n))) {
-        log_crashpoint();
-        /* From here the file is the journal's to finish: a failure stays
-         * until a reopen replays it (a later journal must not replace one
-         * half applied). */
-        if ((err = journal_apply(a->fd, page, fsize, a->base, offs, n)))
-            a->commit_err = err;
-    }
+    if (n && journal_full(&a->jnl, n))
+        err = checkpoint(a);
+    if (!err && n)
+        err = journal_then_apply(a, offs, n);
     log_crashpoint();
-    if (!err) {
+    if (!err && n)
         discard_applied(a, offs, n);
-        punch_queued(a);
-        /* A trim (or a growth rolled back) left a tail the applied header
-         * no longer covers: only now may the file lose it. */
-        if (a->heap.mapped_size > fsize && !os_truncate(a->fd, fsize)) {
-            os_unmap_to_reserve(a->base + fsize, a->heap.mapped_size - fsize);
-            a->heap.mapped_size = fsize;
-        }
-    }
     free(offs);
-    return err;
+    if (err || !(shrink || last))
+        return err;
+    if (!last)
+        return checkpoint(a);
+    if ((err = os_fdatasync(a->fd)))
+        return a->commit_err = err;
+    log_crashpoint();
+    if ((err = journal_close(&a->jnl, true)))
+        return err;
+    release_space(a);
+    return 0;
+}
+
+int fm__arena_commit(struct fm_arena *a)
+{
+    return commit(a, false);
 }
 
 int fm__arena_close(struct fm_arena *a)
@@ -802,10 +862,9 @@ int fm__arena_close(struct fm_arena *a)
     if (a->durable) {
         /* The clean state is the last commit; then the journal goes. */
         state_mark_clean(a->heap.sb);
-        err = fm__arena_commit(a);
-        if (!err)
-            err = journal_close(&a->jnl, true);
+        err = commit(a, true);
         journal_drop(&a->jnl);
+        os_close(a->pagemap_fd);
     } else if (!a->rdonly) {
         struct fmt_superblock *sb = a->heap.sb;
         fm_assert(sb->sb_log_count == 0);

@@ -33,6 +33,7 @@ struct fm_arena {
     bool durable;                /* FM_DURABLE: a private mapping, committed through the journal */
     int commit_err;              /* an apply failed: the file waits for a reopen's replay (J3) */
     struct journal jnl;          /* FM_DURABLE's redo journal (journal.h) */
+    int pagemap_fd;              /* FM_DURABLE: os_pagemap_open's, -1 if none */
     bool recovered;              /* this open rolled back a crashed operation */
     bool created_file;           /* this open created the file (unlinked if it fails) */
     bool locked_excl;            /* this open holds the file's exclusive lock */

@@ -20,6 +20,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 #if FM_HAVE_GETRANDOM
@@ -212,6 +213,31 @@ int os_pwrite(int fd, const void *buf, size_t len, uint64_t off)
     if (err)
         return err;
     TRACE(.op = OS_TRACE_PWRITE, .fd = fd, .off = off, .len = len, .data = buf);
+    return 0;
+}
+
+int os_pwritev(int fd, const struct iovec *iov, int cnt, uint64_t off)
+{
+    ssize_t n;
+    do
+        n = pwritev(fd, iov, cnt, (off_t)off);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return errno;
+    /* What a short write left, a buffer at a time. */
+    uint64_t at = off;
+    for (int i = 0; i < cnt; i++) {
+        size_t len = iov[i].iov_len, done = (size_t)n < len ? (size_t)n : len;
+        n -= (ssize_t)done;
+        if (done < len) {
+            int err = transfer_all(fd, NULL, (const char *)iov[i].iov_base + done, len - done,
+                                   at + done);
+            if (err)
+                return err;
+        }
+        TRACE(.op = OS_TRACE_PWRITE, .fd = fd, .off = at, .len = len, .data = iov[i].iov_base);
+        at += len;
+    }
     return 0;
 }
 
@@ -504,21 +530,26 @@ static int scan_pagemap(int pm, uintptr_t a, uint64_t len, uint64_t page, struct
 }
 #endif
 
-int os_written_pages(void *addr, uint64_t len, uint64_t page, uint64_t **out, size_t *n)
+int os_pagemap_open(int *fd)
 {
 #ifdef __linux__
-    /* Opened per call: a descriptor kept across fork() would show the
-     * parent's pages to the child. */
-    int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-    if (pm < 0)
-        return errno;
+    *fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    return *fd < 0 ? errno : 0;
+#else
+    *fd = -1;
+    return ENOSYS;
+#endif
+}
+
+int os_written_pages(int pm, void *addr, uint64_t len, uint64_t page, uint64_t **out, size_t *n)
+{
+#ifdef __linux__
     struct offsets o = {0};
     int err = scan_ioctl(pm, (uintptr_t)addr, len, page, &o);
     if (err == ENOTTY || err == EINVAL || err == ENOSYS) {
         o.n = 0;
         err = scan_pagemap(pm, (uintptr_t)addr, len, page, &o);
     }
-    close(pm);
     if (err) {
         free(o.v);
         return err;
@@ -527,7 +558,7 @@ int os_written_pages(void *addr, uint64_t len, uint64_t page, uint64_t **out, si
     *n = o.n;
     return 0;
 #else
-    (void)addr, (void)len, (void)page, (void)out, (void)n;
+    (void)pm, (void)addr, (void)len, (void)page, (void)out, (void)n;
     return ENOSYS;
 #endif
 }

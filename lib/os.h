@@ -84,6 +84,10 @@ int os_lock(int fd, bool exclusive);
 
 int os_pread(int fd, void *buf, size_t len, uint64_t off);
 int os_pwrite(int fd, const void *buf, size_t len, uint64_t off);
+/* The buffers iov[0..cnt), written one after the other from `off`: one
+ * system call for most (traced as a pwrite each). */
+struct iovec;
+int os_pwritev(int fd, const struct iovec *iov, int cnt, uint64_t off);
 int os_truncate(int fd, uint64_t size);
 /* Give [off, off+len) real blocks so writes through the mapping cannot SIGBUS. */
 int os_allocate(int fd, uint64_t off, uint64_t len);
@@ -109,11 +113,15 @@ int os_map_private(int fd, uint64_t len, void **out);
 int os_unmap_to_reserve(void *addr, uint64_t len);
 int os_unmap(void *addr, uint64_t len);
 int os_msync(void *addr, uint64_t len);
+/* This process's page map (/proc/self/pagemap), for os_written_pages:
+ * *fd.  Never to be used after a fork (it shows the opener's pages).
+ * Linux only; ENOSYS elsewhere. */
+int os_pagemap_open(int *fd);
 /* The pages of [addr, addr+len), a private (copy-on-write) file mapping,
  * that this process wrote since they were mapped or discarded: their
- * offsets from addr, ascending, in *out (malloc'd; *n of them).  Linux
- * only (PAGEMAP_SCAN, else /proc/self/pagemap); ENOSYS elsewhere. */
-int os_written_pages(void *addr, uint64_t len, uint64_t page, uint64_t **out, size_t *n);
+ * offsets from addr, ascending, in *out (malloc'd; *n of them).  pm comes
+ * from os_pagemap_open (PAGEMAP_SCAN, else reading the map). */
+int os_written_pages(int pm, void *addr, uint64_t len, uint64_t page, uint64_t **out, size_t *n);
 /* Drop the private copies of [addr, addr+len): the range maps the file's
  * bytes again. */
 int os_discard(void *addr, uint64_t len);

@@ -75,9 +75,10 @@ static void rep_range(struct report *r, const char *label, uint64_t off, uint64_
 static void report_journal(struct report *r, const char *file, uint64_t page)
 {
     enum jnl_state st = JNL_NONE;
-    struct jnl_header h;
+    struct jnl_record last;
+    uint64_t nrec = 0;
     int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    int err = fd < 0 ? errno : journal_state(file, fd, page, &st, &h);
+    int err = fd < 0 ? errno : journal_state(file, fd, page, &st, &last, &nrec);
     if (fd >= 0)
         close(fd);
     static const char *const names[] = {"none", "empty", "invalid", "pending"};
@@ -92,10 +93,11 @@ static void report_journal(struct report *r, const char *file, uint64_t page)
         rep_text(r, "journal", "invalid (torn, damaged or another arena's): never applied");
     else
         rep_text(r, "journal",
-                 "commit %llu, %llu pages, file size %llu: the last commit of an FM_DURABLE "
-                 "open (open now, or it died; the next read-write open applies it)",
-                 (unsigned long long)h.jh_seq, (unsigned long long)h.jh_npages,
-                 (unsigned long long)h.jh_file_size);
+                 "%llu commits since the arena was last synced, the last commit %llu of its "
+                 "open (%llu pages, file size %llu): an FM_DURABLE open holds them, or it "
+                 "died and the next read-write open applies them",
+                 (unsigned long long)nrec, (unsigned long long)last.jr_commit,
+                 (unsigned long long)last.jr_npages, (unsigned long long)last.jr_file_size);
 }
 
 int cmd_info(const struct tool_args *a)

@@ -21,6 +21,7 @@
 #include "arena_util.h"
 #include "fmalloc.h"
 #include "harness.h"
+#include "journal.h"
 #include "log.h"
 #include "os.h"
 #include "state_hash.h"
@@ -256,24 +257,35 @@ static void kill_loses_the_uncommitted(uint64_t size)
     expect_true(state_is(work, true, committed, committed, "kill after a commit"));
 }
 
-/* A failed apply: the commit and every later one fail; the reopen
- * replays the durable journal.  A failed journal write is not sticky. */
+/* A failed journal write is not sticky: the next commit writes the
+ * record again.  A failed checkpoint (the arena's sync) is: that commit
+ * and every later one fail, and the reopen replays the journal, whose
+ * records are all still there. */
 static void failed_commits(void)
 {
+    jnl_checkpoint_commits = 4;
     struct fm_info *fi = fresh_arena(work, durable);
     setup(fi);
-    require_eq(fm_commit(fi), 0);
+    require_eq(fm_commit(fi), 0); /* record 1 */
     churn(fi);
-    uint64_t after = snapshot(fi).hash;
     os_fault_set(OS_FAULT_FSYNC, EIO, 0); /* the journal's sync */
     expect_eq(fm_commit(fi), EIO);
-    os_fault_set(OS_FAULT_FSYNC, EIO, 1); /* the arena's, after the journal's */
+    expect_eq(fm_commit(fi), 0); /* record 2 */
+    for (int i = 3; i <= 4; i++) {
+        put(fi, 50 + i, 100, i);
+        require_eq(fm_commit(fi), 0);
+    }
+    uint64_t after = snapshot(fi).hash;
+    put(fi, 60, 100, 0);
+    /* The fifth commit checkpoints first: the arena's sync fails. */
+    os_fault_set(OS_FAULT_FSYNC, EIO, 0);
     expect_eq(fm_commit(fi), EIO);
     expect_eq(fm_commit(fi), EIO);
     expect_eq(fm_close(fi), EIO);
     expect_true(journal_size(work) > 0);
-    expect_true(state_is(work, true, after, after, "after a failed apply"));
+    expect_true(state_is(work, true, after, after, "after a failed checkpoint"));
     expect_eq(journal_size(work), 0);
+    jnl_checkpoint_commits = JNL_CHECKPOINT_COMMITS;
 }
 
 /* A journal that is damaged, or another arena's, is left alone. */

@@ -246,18 +246,21 @@ static void run_after_recovery(struct dur_run *d, uint64_t *rng)
 }
 
 const struct dur_workload dur_workloads[] = {
-    {"dur_churn", "small objects, fm_commit every 10 operations", 1 * MIB, run_churn},
+    {"dur_churn", "small objects, fm_commit every 10 operations, a checkpoint every 4", 1 * MIB,
+     run_churn, 4},
     {"dur_grow", "the file grows from 256 KiB to ~3.5 MiB, the end in one commit", 256 * KIB,
-     run_grow},
-    {"dur_trim", "a 3 MiB block freed, the top freed and trimmed, committed", 1 * MIB, run_trim},
-    {"dur_realloc", "a block realloc'ed up to 3 MiB and back", 1 * MIB, run_realloc},
-    {"dur_plain", "fm_malloc/fm_free/fm_realloc through the caches, names, commits every 8",
-     1 * MIB, run_plain},
+     run_grow, 0},
+    {"dur_trim", "a 3 MiB block freed, the top freed and trimmed, committed", 1 * MIB, run_trim, 0},
+    {"dur_realloc", "a block realloc'ed up to 3 MiB and back", 1 * MIB, run_realloc, 0},
+    {"dur_plain",
+     "fm_malloc/fm_free/fm_realloc through the caches, names, commits every 8, a checkpoint "
+     "every 3",
+     1 * MIB, run_plain, 3},
     {"dur_reopen", "closed and opened again 3 times, the journal removed and created again",
-     1 * MIB, run_reopen},
+     1 * MIB, run_reopen, 0},
     {"dur_recover", "cut inside commits of dur_churn, then inside the recovery", 1 * MIB,
-     run_churn},
+     run_churn, 4},
 };
 const int dur_nworkloads = (int)(sizeof dur_workloads / sizeof *dur_workloads);
 const struct dur_workload dur_after_recovery = {"dur_recover", "after the recovery", 0,
-                                                run_after_recovery};
+                                                run_after_recovery, 0};

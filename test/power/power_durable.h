@@ -44,6 +44,7 @@ struct dur_workload {
     const char *what;
     uint64_t initial_size; /* of the new arena */
     void (*run)(struct dur_run *d, uint64_t *rng);
+    unsigned checkpoint_every; /* commits per journal epoch; 0: the library's */
 };
 
 extern const struct dur_workload dur_workloads[];

@@ -26,6 +26,7 @@
 
 #include "state_hash.h"
 #include "fmalloc.h"
+#include "journal.h"
 #include "power_files.h"
 #include "power_run.h"
 
@@ -54,6 +55,7 @@ static int record_durable(const struct dur_workload *w, const char *arena, bool 
         rec_arm_strict(r); /* the recovery is what the second level cuts */
     *d = (struct dur_run){.r = r, .path = arena};
     dur_begin(d);
+    jnl_checkpoint_commits = w->checkpoint_every ? w->checkpoint_every : JNL_CHECKPOINT_COMMITS;
     struct fm_options opt = {.initial_size = w->initial_size,
                              .flags = FM_DURABLE | (fresh ? FM_CREATE : 0)};
     int err = fm_open(arena, &opt, &d->fi);

@@ -43,10 +43,15 @@ expect_out '"arena_id": "[0-9a-f]{32}"'
 "$mk" durable "$dir/durable.fm" || fail "make_arena durable"
 run "$fmtool" info "$dir/durable.fm"
 expect_rc 0
-expect_out '^journal: +commit 1, [0-9]+ pages, file size 1048576: the last commit'
+expect_out '^journal: +1 commits since the arena was last synced, the last commit 1 of its open \([0-9]+ pages, file size 1048576\)'
 run "$fmtool" info --json "$dir/durable.fm"
 [ "$(json_get journal)" = pending ] || fail "json journal: $out"
-printf x | dd of="$dir/durable.fm-journal" bs=1 seek=5000 conv=notrunc status=none
+# A damaged record ends the records: none is left to apply.
+printf x | dd of="$dir/durable.fm-journal" bs=1 seek=9000 conv=notrunc status=none
+run "$fmtool" info "$dir/durable.fm"
+expect_out '^journal: +empty'
+# A damaged header voids the journal.
+printf x | dd of="$dir/durable.fm-journal" bs=1 seek=20 conv=notrunc status=none
 run "$fmtool" info "$dir/durable.fm"
 expect_out '^journal: +invalid'
 

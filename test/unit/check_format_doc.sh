@@ -12,6 +12,7 @@
 #   <!-- doc-test: superblock -->  | offset | size | type | name | meaning |
 #   <!-- doc-test: log_entry -->   | offset | size | type | name | meaning |
 #   <!-- doc-test: journal -->     | offset | size | type | name | meaning |
+#   <!-- doc-test: jrecord -->     | offset | size | type | name | meaning |
 #   <!-- doc-test: constant -->    | name | value | meaning |
 #   <!-- doc-test: chunk -->       | offset | size | field | constant | meaning |
 #   <!-- doc-test: treebin -->     | bin | sizes from | sizes below | key shift | ... |
@@ -110,7 +111,8 @@ table != "" {
             next
         for (i = 2; i <= n; i++)
             c[i] = trim(c[i])
-        if (table == "superblock" || table == "log_entry" || table == "journal") {
+        if (table == "superblock" || table == "log_entry" || table == "journal" ||
+            table == "jrecord") {
             name = c[5]
             count = "-"
             if (name ~ /\[[0-9]+\]$/) {

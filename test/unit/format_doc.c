@@ -10,6 +10,8 @@
  *   log_entry  NAME OFFSET SIZE COUNT   a field of struct fmt_log_entry
  *   journal    NAME OFFSET SIZE COUNT   a field of struct jnl_header (the
  *                                       FM_DURABLE journal, journal.h)
+ *   jrecord    NAME OFFSET SIZE COUNT   a field of struct jnl_record (one
+ *                                       commit in that journal)
  *   constant   NAME VALUE               a #define of the format
  *   chunk      NAME OFFSET SIZE         a chunk field (F_* in heap.h)
  *   treebin    I FROM BELOW SHIFT       tree bin I holds chunk sizes in
@@ -73,6 +75,13 @@ static void field(const char *table, const char *name, size_t off, size_t size, 
 #define JNL_FIELD(f)                                                               \
     field("journal", #f, offsetof(struct jnl_header, f),                           \
           sizeof(((struct jnl_header *)0)->f), 0)
+#define JREC_FIELD(f)                                                              \
+    field("jrecord", #f, offsetof(struct jnl_record, f),                           \
+          sizeof(((struct jnl_record *)0)->f), 0)
+#define JREC_ARRAY(f)                                                              \
+    field("jrecord", #f, offsetof(struct jnl_record, f),                           \
+          sizeof(((struct jnl_record *)0)->f),                                     \
+          sizeof(((struct jnl_record *)0)->f) / sizeof(((struct jnl_record *)0)->f[0]))
 #define JNL_ARRAY(f)                                                               \
     field("journal", #f, offsetof(struct jnl_header, f),                           \
           sizeof(((struct jnl_header *)0)->f),                                     \
@@ -138,13 +147,26 @@ static void print_journal(void)
     JNL_FIELD(jh_version);
     JNL_FIELD(jh_page_size);
     JNL_ARRAY(jh_arena_id);
-    JNL_FIELD(jh_seq);
-    JNL_FIELD(jh_file_size);
-    JNL_FIELD(jh_npages);
+    JNL_FIELD(jh_epoch);
+    JNL_ARRAY(jh_reserved);
     JNL_FIELD(jh_checksum);
     if (next_off != sizeof(struct jnl_header)) {
         fprintf(stderr, "format_doc: jnl_header fields end at %zu of %zu bytes\n", next_off,
                 sizeof(struct jnl_header));
+        failures++;
+    }
+    next_off = 0;
+    JREC_ARRAY(jr_magic);
+    JREC_FIELD(jr_epoch);
+    JREC_FIELD(jr_seq);
+    JREC_FIELD(jr_file_size);
+    JREC_FIELD(jr_npages);
+    JREC_FIELD(jr_commit);
+    JREC_FIELD(jr_reserved);
+    JREC_FIELD(jr_checksum);
+    if (next_off != sizeof(struct jnl_record)) {
+        fprintf(stderr, "format_doc: jnl_record fields end at %zu of %zu bytes\n", next_off,
+                sizeof(struct jnl_record));
         failures++;
     }
 }
