@@ -75,6 +75,19 @@ static void tc_leave(struct tcache *tc)
     atomic_store_explicit(&tc->busy, 0, memory_order_release);
 }
 
+/* Does a thread other than the caller hold a cache?  If not, none can be
+ * in a fast path: claiming a cache takes the arena lock, which the
+ * caller of tc_lock_all holds -- so a single-threaded program stops its
+ * caches without a membarrier. */
+static bool others_hold_caches(struct tc_pool *p)
+{
+    const struct tcache *mine = pthread_getspecific(p->key);
+    for (unsigned i = 0; i < TC_MAX; i++)
+        if (p->caches[i].owned && &p->caches[i] != mine)
+            return true;
+    return false;
+}
+
 void tc_lock_all(struct tc_pool *p)
 {
     if (!p->caches)
@@ -84,6 +97,8 @@ void tc_lock_all(struct tc_pool *p)
             tc_enter(p, &p->caches[i]);
         return;
     }
+    if (!others_hold_caches(p))
+        return;
     atomic_store_explicit(&p->stop, true, memory_order_relaxed);
     if (os_barrier_all() != 0) {
         /* It worked when the arena was opened: cannot happen. */
