@@ -121,6 +121,22 @@ int bench_mapping_private(const void *addr);
 
 /** Monotonic time in seconds. */
 double bench_now(void);
+/** CPU time this thread has used, in seconds. */
+double bench_thread_cpu(void);
+
+/** Say what went wrong and exit(1). */
+__attribute__((noreturn)) void bench_die(const char *what);
+/** Harness memory: anonymous, populated, never from the allocator under test. */
+void *bench_harness_alloc(size_t bytes);
+void bench_harness_free(void *p, size_t bytes);
+
+struct params;
+/** Issue 17's shapes (shapes.c): producer/consumer across two threads,
+ * and large blocks freed and allocated again. */
+int bench_run_prodcons(const struct bench_alloc *A, const struct params *P, const char *path,
+                       uint64_t seed);
+int bench_run_bigreuse(const struct bench_alloc *A, const struct params *P, const char *path,
+                       uint64_t seed);
 
 /** splitmix64: one word of state, fast, and the same sequence everywhere. */
 static inline uint64_t bench_rng(uint64_t *s)

@@ -37,12 +37,13 @@
 /* ---- arms and workloads ---------------------------------------------------- */
 
 const char *const arm_name[N_ARMS] = {"glibc", "jemalloc", "mimalloc", "fmalloc", "boost", "pmdk"};
-static const char *const arm_title[N_ARMS] = {
+const char *const arm_title[N_ARMS] = {
     "glibc malloc", "jemalloc", "mimalloc", "fmalloc", "Boost.Interprocess", "PMDK libpmemobj"};
-static const bool arm_persistent[N_ARMS] = {false, false, false, true, true, true};
+const bool arm_persistent[N_ARMS] = {false, false, false, true, true, true};
 
-const char *const wl_name[N_WORKLOADS] = {"churn",  "mixed",  "list",  "frag",   "threads",
-                                          "reopen", "commit", "dirty", "between"};
+const char *const wl_name[N_WORKLOADS] = {
+    "churn",   "mixed",  "list",   "frag",    "threads",  "reopen",  "commit",
+    "dirty",   "between", "medium", "medium2", "prodcons", "bigreuse"};
 
 #define MAX_RUNS   100
 #define MAX_SERIES 1024
@@ -306,6 +307,10 @@ static void run_case(int run, int w, int a)
         run_worker(w, a, "", NULL, f, seed, NULL);
         progress(run, w, a, "%.3g Mops/s, footprint/live %.3f", last(w, a, "ops_per_s") / 1e6,
                  last(w, a, "footprint_bytes") / last(w, a, "live_bytes"));
+    } else if (w == W_BIGREUSE) {
+        run_worker(w, a, "", NULL, f, seed, NULL);
+        progress(run, w, a, "%.3g rounds/s, %.3g MiB/s touched", last(w, a, "ops_per_s"),
+                 last(w, a, "mib_per_s"));
     } else {
         run_worker(w, a, "", NULL, f, seed, NULL);
         progress(run, w, a, "%.3g Mops/s", last(w, a, "ops_per_s") / 1e6);
@@ -403,18 +408,18 @@ const char *count(double v)
     return b;
 }
 
-static bool on(int w, int a)
+bool on(int w, int a)
 {
     return opt.wl_on[w] && opt.arm_on[a];
 }
 
 /* Median of key scaled, or NaN. */
-static double med(int w, int a, const char *key, double scale)
+double med(int w, int a, const char *key, double scale)
 {
     return on(w, a) ? median(w, a, key) * scale : NAN;
 }
 
-static const char *range(int w, int a, const char *key, double scale)
+const char *range(int w, int a, const char *key, double scale)
 {
     static char ring[8][64];
     static int next;
@@ -428,13 +433,12 @@ static const char *range(int w, int a, const char *key, double scale)
 }
 
 /* The arms workload w ran, from `a` on: the first, or N_ARMS. */
-static int arm_from(int w, int a)
+int arm_from(int w, int a)
 {
     while (a < N_ARMS && !on(w, a))
         a++;
     return a;
 }
-#define for_each_arm(w, a) for (int a = arm_from(w, 0); a < N_ARMS; a = arm_from(w, a + 1))
 
 /* "### title", then the paragraph that says what was measured. */
 void section_head(FILE *o, const char *title, const char *intro, ...)
@@ -457,25 +461,31 @@ void table_head(FILE *o, const char *titles, const char *align)
     fprintf(o, "\n");
 }
 
-/* Throughput table with ratios: workloads 1 and 2. */
-static void table_throughput(FILE *o, int w, const char *extra_head, const char *extra_key)
+/* Throughput table with ratios: workloads 1 and 2, and issue 17's. */
+void table_rate(FILE *o, int w, const char *unit, double scale, const char *extra_head,
+                       const char *extra_key)
 {
-    char titles[128];
-    snprintf(titles, sizeof titles, "| allocator | kind | Mops/s | range | vs glibc | vs Boost | "
-             "vs PMDK |%s", extra_head ? extra_head : "");
+    char titles[160];
+    snprintf(titles, sizeof titles, "| allocator | kind | %s | range | vs glibc | vs Boost | "
+             "vs PMDK |%s", unit, extra_head ? extra_head : "");
     table_head(o, titles, extra_head ? "llrrrrrr" : "llrrrrr");
     double g = med(w, A_GLIBC, "ops_per_s", 1), b = med(w, A_BOOST, "ops_per_s", 1),
            p = med(w, A_PMDK, "ops_per_s", 1);
     for_each_arm(w, a) {
         double v = med(w, a, "ops_per_s", 1);
         fprintf(o, "| %s | %s | %s | %s | %s | %s | %s |", arm_title[a],
-                arm_persistent[a] ? "persistent" : "volatile", num(v / 1e6),
-                range(w, a, "ops_per_s", 1e-6), ratio(v / g), ratio(v / b), ratio(v / p));
+                arm_persistent[a] ? "persistent" : "volatile", num(v * scale),
+                range(w, a, "ops_per_s", scale), ratio(v / g), ratio(v / b), ratio(v / p));
         if (extra_key)
             fprintf(o, " %s |", count(med(w, a, extra_key, 1)));
         fprintf(o, "\n");
     }
     fprintf(o, "\n");
+}
+
+static void table_throughput(FILE *o, int w, const char *extra_head, const char *extra_key)
+{
+    table_rate(o, w, "Mops/s", 1e-6, extra_head, extra_key);
 }
 
 static void section_churn(FILE *o, const struct params *P)
@@ -709,6 +719,7 @@ static void section_targets(FILE *o)
     target(o, "recovery ≤ 1 s per GiB", m, rec, 1, true);
     fprintf(o, "\n");
     commit_targets(o);
+    shapes_targets(o);
 }
 
 static void write_report(FILE *o)
@@ -745,6 +756,7 @@ static void write_report(FILE *o)
     if (on(W_REOPEN, A_FMALLOC))
         section_reopen(o);
     commit_report(o);
+    shapes_report(o);
     bool allocator_workloads = false;
     for (int w = 0; w < N_WORKLOADS; w++)
         allocator_workloads |= opt.wl_on[w] && !commit_workload(w);
@@ -771,7 +783,10 @@ static void write_tsv(FILE *o)
                 {"mixed", W_MIXED},
                 {"list-build", W_LIST},
                 {"fragmentation", W_FRAG},
-                {"2-threads", W_THREADS}};
+                {"2-threads", W_THREADS},
+                {"medium", W_MEDIUM},
+                {"medium-2t", W_MEDIUM2},
+                {"prod/cons", W_PRODCONS}};
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         if (!opt.wl_on[rows[i].w])
             continue;

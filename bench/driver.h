@@ -27,6 +27,10 @@ enum {
     W_COMMIT,
     W_DIRTY,
     W_BETWEEN,
+    W_MEDIUM,   /* issue 17's shapes */
+    W_MEDIUM2,
+    W_PRODCONS,
+    W_BIGREUSE,
     N_WORKLOADS
 };
 extern const char *const wl_name[N_WORKLOADS];
@@ -67,6 +71,17 @@ int run_worker(int w, int a, const char *prefix, const char *phase, const char *
                unsigned long long seed, const char *const *extra);
 __attribute__((format(printf, 4, 5))) void progress(int run, int w, int a, const char *fmt, ...);
 
+/* The arms' titles and kinds; whether (w, a) ran; the median of a key
+ * times scale (NaN if none), and its range as text. */
+extern const char *const arm_title[N_ARMS];
+extern const bool arm_persistent[N_ARMS];
+bool on(int w, int a);
+double med(int w, int a, const char *key, double scale);
+const char *range(int w, int a, const char *key, double scale);
+/* The arms workload w ran, from `a` on: the first, or N_ARMS. */
+int arm_from(int w, int a);
+#define for_each_arm(w, a) for (int a = arm_from(w, 0); a < N_ARMS; a = arm_from(w, a + 1))
+
 /* Markdown. */
 const char *num(double v);
 const char *ratio(double v);
@@ -75,6 +90,16 @@ __attribute__((format(printf, 3, 4))) void section_head(FILE *o, const char *tit
                                                         const char *intro, ...);
 void table_head(FILE *o, const char *titles, const char *align);
 void target(FILE *o, const char *what, const char *measured, double lhs, double rhs, bool at_most);
+
+/* A table of one rate per arm (key ops_per_s times scale, in `unit`),
+ * with its range and its ratios to glibc, Boost and PMDK. */
+void table_rate(FILE *o, int w, const char *unit, double scale, const char *extra_head,
+                const char *extra_key);
+
+/* driver_shapes.c: issue 17's workloads (medium, medium2, prodcons,
+ * bigreuse) -- their sections and their rows of the targets. */
+void shapes_report(FILE *o);
+void shapes_targets(FILE *o);
 
 /* driver_commit.c */
 bool commit_workload(int w);

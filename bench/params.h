@@ -21,6 +21,12 @@
 #define REOPEN_MIN_SIZE 16u
 #define REOPEN_MAX_SIZE 64u
 #define LIST_NODE_SIZE  32u
+#define MEDIUM_MIN_SIZE 4u /* issue 17: inverse-square sizes per thread */
+#define MEDIUM_MAX_SIZE 32768u
+#define PRODCONS_SIZE   64u
+#define PRODCONS_RING   1024u /* blocks in flight between the two threads, at most */
+#define BIGREUSE_MIN_SIZE (5u << 20)
+#define BIGREUSE_MAX_SIZE (25u << 20)
 
 struct params {
     const char *scale;
@@ -36,6 +42,10 @@ struct params {
     uint32_t dirty_rounds;       /* timed commits per count of dirtied pages */
     uint64_t dirty_large_bytes;  /* the large arena of the dirty-pages workload */
     uint32_t commit_slices;      /* slices per (store, transaction size) and run */
+    /* issue 17's shapes */
+    uint32_t medium_slots, medium_ops; /* per thread */
+    uint32_t prodcons_blocks;          /* passed from one thread to the other */
+    uint32_t bigreuse_rounds;          /* large blocks allocated, touched and freed */
 };
 
 #define COMMIT_RECORD_BYTES 100u /* one insert: store.h's STORE_RECORD_BYTES */
@@ -47,11 +57,11 @@ struct params {
 
 static const struct params bench_params[] = {
     {"full", 10000, 5000000, 10000, 1000000, 1000000, 1000000, 500000, 1ull << 30, 10000000,
-     1ull << 20, 1000, 0.4, 5, 30, 1ull << 30, 5},
+     1ull << 20, 1000, 0.4, 5, 30, 1ull << 30, 5, 2000, 2000000, 2000000, 200},
     {"quick", 10000, 1000000, 10000, 200000, 200000, 200000, 100000, 256ull << 20, 2500000,
-     1ull << 20, 1000, 0.2, 5, 10, 256ull << 20, 3},
+     1ull << 20, 1000, 0.2, 5, 10, 256ull << 20, 3, 2000, 400000, 400000, 40},
     {"smoke", 1000, 20000, 1000, 10000, 10000, 10000, 5000, 16ull << 20, 100000, 1ull << 20, 1000,
-     0.02, 2, 1, 16ull << 20, 1},
+     0.02, 2, 1, 16ull << 20, 1, 200, 10000, 10000, 3},
 };
 
 static inline const struct params *params_for(const char *scale)

@@ -64,25 +64,25 @@ void bench_result_end(void)
     result_started = false;
 }
 
-static void die(const char *what)
+void bench_die(const char *what)
 {
     fprintf(stderr, "bench_worker: %s\n", what);
     exit(1);
 }
 
 /* Harness memory: anonymous, populated, never from the allocator under test. */
-static void *harness_alloc(size_t bytes)
+void *bench_harness_alloc(size_t bytes)
 {
     if (bytes == 0)
         bytes = 1;
     void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
                    -1, 0);
     if (p == MAP_FAILED)
-        die("out of harness memory");
+        bench_die("out of harness memory");
     return p;
 }
 
-static void harness_free(void *p, size_t bytes)
+void bench_harness_free(void *p, size_t bytes)
 {
     munmap(p, bytes ? bytes : 1);
 }
@@ -160,7 +160,7 @@ static void report_stats(const struct bench_alloc *A)
 {
     struct bench_heap_stats st = {-1, -1};
     if (A->stats && A->stats(&st) != 0)
-        die("heap stats failed");
+        bench_die("heap stats failed");
     bench_result("blocks", st.blocks);
     bench_result("heap_bytes", st.heap_bytes);
 }
@@ -202,16 +202,26 @@ struct churn_job {
     double cpu_s;          /* CPU time this thread used in the loop */
 };
 
+/* Issue 17's medium shape: density proportional to 1/size^2 over
+ * [MEDIUM_MIN_SIZE, MEDIUM_MAX_SIZE], drawn by inverting its CDF. */
+static uint32_t inverse_square(uint64_t *s)
+{
+    const double lo = 1.0 / MEDIUM_MIN_SIZE, hi = 1.0 / MEDIUM_MAX_SIZE;
+    double u = (double)(bench_rng(s) >> 11) * 0x1.0p-53;
+    uint32_t size = (uint32_t)(1.0 / (lo - u * (lo - hi)));
+    return size < MEDIUM_MIN_SIZE ? MEDIUM_MIN_SIZE : size > MEDIUM_MAX_SIZE ? MEDIUM_MAX_SIZE : size;
+}
+
 static void churn_prepare(struct churn_job *j, const struct bench_alloc *A, uint64_t seed,
-                          uint32_t slots, uint32_t ops)
+                          uint32_t slots, uint32_t ops, bool medium)
 {
     *j = (struct churn_job){.A = A, .slots = slots, .ops = ops};
-    j->op = harness_alloc((size_t)ops * sizeof *j->op);
-    j->slot = harness_alloc((size_t)slots * sizeof *j->slot);
+    j->op = bench_harness_alloc((size_t)ops * sizeof *j->op);
+    j->slot = bench_harness_alloc((size_t)slots * sizeof *j->slot);
     uint64_t s = seed;
     for (uint32_t i = 0; i < ops; i++) {
         j->op[i].slot = bench_below(&s, slots);
-        j->op[i].size = bench_range(&s, CHURN_MIN_SIZE, CHURN_MAX_SIZE);
+        j->op[i].size = medium ? inverse_square(&s) : bench_range(&s, CHURN_MIN_SIZE, CHURN_MAX_SIZE);
     }
 }
 
@@ -246,11 +256,11 @@ static void churn_release(struct churn_job *j)
     for (uint32_t s = 0; s < j->slots; s++)
         if (j->slot[s])
             j->A->free(j->slot[s]);
-    harness_free(j->op, (size_t)j->ops * sizeof *j->op);
-    harness_free(j->slot, (size_t)j->slots * sizeof *j->slot);
+    bench_harness_free(j->op, (size_t)j->ops * sizeof *j->op);
+    bench_harness_free(j->slot, (size_t)j->slots * sizeof *j->slot);
 }
 
-static double thread_cpu_now(void)
+double bench_thread_cpu(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -261,46 +271,51 @@ static void *churn_thread(void *arg)
 {
     struct churn_job *j = arg;
     pthread_barrier_wait(j->start);
-    double c0 = thread_cpu_now();
+    double c0 = bench_thread_cpu();
     j->t_start = bench_now();
     churn_loop(j);
     j->t_end = bench_now();
-    j->cpu_s = thread_cpu_now() - c0;
+    j->cpu_s = bench_thread_cpu() - c0;
     return NULL;
 }
 
-static uint64_t churn_capacity(const struct params *P, unsigned threads)
+static uint64_t churn_capacity(uint32_t slots, uint32_t max_size, unsigned threads)
 {
-    return (uint64_t)threads * P->churn_slots * CHURN_MAX_SIZE * 4 + (32ull << 20);
+    return (uint64_t)threads * slots * max_size * 4 + (32ull << 20);
 }
 
+/* Workloads 1 and 5, and issue 17's medium sizes (`medium`: its slots,
+ * operations and sizes instead of workload 1's). */
 static int run_churn(const struct bench_alloc *A, const struct params *P, const char *path,
-                     uint64_t seed, unsigned threads)
+                     uint64_t seed, unsigned threads, bool medium)
 {
-    if (A->open(path, churn_capacity(P, threads), true))
+    uint32_t slots = medium ? P->medium_slots : P->churn_slots;
+    uint32_t nops = medium ? P->medium_ops : P->churn_ops;
+    if (A->open(path, churn_capacity(slots, medium ? MEDIUM_MAX_SIZE : CHURN_MAX_SIZE, threads),
+                true))
         return 1;
     struct churn_job job[MAX_THREADS];
     pthread_barrier_t start;
     pthread_barrier_init(&start, NULL, threads + 1);
     for (unsigned t = 0; t < threads; t++) {
         /* Thread 0 runs exactly workload 1's sequence. */
-        churn_prepare(&job[t], A, seed + t * 0x1000193ull, P->churn_slots, P->churn_ops);
+        churn_prepare(&job[t], A, seed + t * 0x1000193ull, slots, nops, medium);
         job[t].start = &start;
     }
     double t0, t1;
     if (threads == 1) {
-        double c0 = thread_cpu_now();
+        double c0 = bench_thread_cpu();
         t0 = bench_now();
         churn_loop(&job[0]);
         t1 = bench_now();
-        job[0].cpu_s = thread_cpu_now() - c0;
+        job[0].cpu_s = bench_thread_cpu() - c0;
     } else {
         /* The threads read the clock themselves: with 2 cores the main
          * thread may not run again until they are done. */
         pthread_t tid[MAX_THREADS];
         for (unsigned t = 0; t < threads; t++)
             if (pthread_create(&tid[t], NULL, churn_thread, &job[t]))
-                die("pthread_create failed");
+                bench_die("pthread_create failed");
         pthread_barrier_wait(&start);
         for (unsigned t = 0; t < threads; t++)
             pthread_join(tid[t], NULL);
@@ -315,7 +330,7 @@ static int run_churn(const struct bench_alloc *A, const struct params *P, const 
     double cpu = 0;
     for (unsigned t = 0; t < threads; t++) {
         if (job[t].failed)
-            die("allocation failed during churn");
+            bench_die("allocation failed during churn");
         bad += job[t].bad;
         ops += job[t].ops;
         cpu += job[t].cpu_s;
@@ -373,9 +388,9 @@ static int run_mixed(const struct bench_alloc *A, const struct params *P, const 
     /* Expected live ~ slots * 7.9 KiB; leave fixed-size arms plenty of room. */
     if (A->open(path, (uint64_t)slots * 40 * 1024 + (64ull << 20), true))
         return 1;
-    struct mixed_op *op = harness_alloc((size_t)ops * sizeof *op);
-    void **slot = harness_alloc((size_t)slots * sizeof *slot);
-    uint32_t *size = harness_alloc((size_t)slots * sizeof *size);
+    struct mixed_op *op = bench_harness_alloc((size_t)ops * sizeof *op);
+    void **slot = bench_harness_alloc((size_t)slots * sizeof *slot);
+    uint32_t *size = bench_harness_alloc((size_t)slots * sizeof *size);
     uint64_t s = seed;
     for (uint32_t i = 0; i < ops; i++) {
         op[i].slot = bench_below(&s, slots);
@@ -392,7 +407,7 @@ static int run_mixed(const struct bench_alloc *A, const struct params *P, const 
             uint32_t old = size[k];
             void *q = A->realloc(p, n);
             if (!q)
-                die("realloc failed during mixed");
+                bench_die("realloc failed during mixed");
             if (p) {
                 bad += load64(q) != stamp(k, old);
                 if (n >= old)
@@ -411,7 +426,7 @@ static int run_mixed(const struct bench_alloc *A, const struct params *P, const 
         } else {
             p = A->malloc(n);
             if (!p)
-                die("malloc failed during mixed");
+                bench_die("malloc failed during mixed");
             mixed_mark(p, k, n);
             slot[k] = p;
             size[k] = n;
@@ -432,9 +447,9 @@ static int run_mixed(const struct bench_alloc *A, const struct params *P, const 
         if (slot[k])
             A->free(slot[k]);
     bench_result_end();
-    harness_free(op, (size_t)ops * sizeof *op);
-    harness_free(slot, (size_t)slots * sizeof *slot);
-    harness_free(size, (size_t)slots * sizeof *size);
+    bench_harness_free(op, (size_t)ops * sizeof *op);
+    bench_harness_free(slot, (size_t)slots * sizeof *slot);
+    bench_harness_free(size, (size_t)slots * sizeof *size);
     return A->close();
 }
 
@@ -465,7 +480,7 @@ static int list_build(const struct bench_alloc *A, const struct params *P, uint6
     for (uint32_t i = 0; i < P->list_nodes; i++) {
         struct list_node *n = A->alloc_to(link, sizeof *n);
         if (!n)
-            die("allocation failed while building the list");
+            bench_die("allocation failed while building the list");
         n->next[0] = n->next[1] = 0;
         n->value = bench_rng(&s);
         n->check = ~n->value;
@@ -568,9 +583,9 @@ static int run_frag(const struct bench_alloc *A, const struct params *P, const c
     uint64_t worst = (uint64_t)n1 * FRAG_MAX_FIRST + (uint64_t)n2 * FRAG_MAX_SECOND;
     if (A->open(path, worst + worst / 4 + (64ull << 20), true))
         return 1;
-    void **blk = harness_alloc((size_t)(n1 + n2) * sizeof *blk);
-    uint32_t *size = harness_alloc((size_t)(n1 + n2) * sizeof *size);
-    uint32_t *order = harness_alloc((size_t)n1 * sizeof *order);
+    void **blk = bench_harness_alloc((size_t)(n1 + n2) * sizeof *blk);
+    uint32_t *size = bench_harness_alloc((size_t)(n1 + n2) * sizeof *size);
+    uint32_t *order = bench_harness_alloc((size_t)n1 * sizeof *order);
     uint64_t s = seed;
     for (uint32_t i = 0; i < n1; i++)
         size[i] = bench_range(&s, FRAG_MIN_SIZE, FRAG_MAX_FIRST);
@@ -592,7 +607,7 @@ static int run_frag(const struct bench_alloc *A, const struct params *P, const c
                 blk[order[k]] = NULL;
             }
         if (!(blk[i] = A->malloc(size[i])))
-            die("allocation failed during frag");
+            bench_die("allocation failed during frag");
         store64(blk[i], stamp(i, size[i]));
     }
     double t1 = bench_now();
@@ -604,7 +619,7 @@ static int run_frag(const struct bench_alloc *A, const struct params *P, const c
             bad += load64(blk[i]) != stamp(i, size[i]);
         }
     if (bad)
-        die("content check failed during frag");
+        bench_die("content check failed during frag");
     double ops = (double)n1 + half + n2;
     bench_result("ops", ops);
     bench_result("secs", t1 - t0);
@@ -659,7 +674,7 @@ static void ensure_environment(const char *arm, char **argv)
     if (!need)
         return;
     if (getenv("BENCH_WORKER_REEXEC"))
-        die("cannot set up the environment for this arm");
+        bench_die("cannot set up the environment for this arm");
     if (preload)
         setenv("LD_PRELOAD", preload, 1);
     if (strcmp(arm, "pmdk") == 0)
@@ -673,7 +688,8 @@ static void ensure_environment(const char *arm, char **argv)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_worker --alloc glibc|jemalloc|mimalloc|fmalloc|boost|pmdk\n"
-                    "         --workload churn|mixed|list|frag|threads|reopen --seed S\n"
+                    "         --workload churn|mixed|list|frag|threads|reopen|medium|medium2|prodcons|\n"
+                    "                    bigreuse --seed S\n"
                     "         [--scale full|quick|smoke] [--file PATH] [--phase P] [--threads N]\n"
                     "         [--arena-bytes N] [--objects N] [--timeout SECONDS]\n"
                     "         [--fm-mode default|durable]\n"
@@ -758,13 +774,21 @@ int main(int argc, char **argv)
     if (timeout)
         alarm(timeout); /* a hung arm dies of SIGALRM; the driver reports it */
     if (A->persistent && !file && strcmp(workload, "reopen") != 0)
-        die("persistent arms need --file");
+        bench_die("persistent arms need --file");
     const char *path = A->persistent ? file : NULL;
 
     if (strcmp(workload, "churn") == 0 || strcmp(workload, "between") == 0)
-        return run_churn(A, P, path, seed, 1);
+        return run_churn(A, P, path, seed, 1, false);
     if (strcmp(workload, "threads") == 0)
-        return run_churn(A, P, path, seed, threads);
+        return run_churn(A, P, path, seed, threads, false);
+    if (strcmp(workload, "medium") == 0)
+        return run_churn(A, P, path, seed, 1, true);
+    if (strcmp(workload, "medium2") == 0)
+        return run_churn(A, P, path, seed, threads, true);
+    if (strcmp(workload, "prodcons") == 0)
+        return bench_run_prodcons(A, P, path, seed);
+    if (strcmp(workload, "bigreuse") == 0)
+        return bench_run_bigreuse(A, P, path, seed);
     if (strcmp(workload, "mixed") == 0)
         return run_mixed(A, P, path, seed);
     if (strcmp(workload, "frag") == 0)
@@ -776,11 +800,11 @@ int main(int argc, char **argv)
             return run_list_build(A, P, path, seed);
         if (strcmp(phase, "reopen") == 0)
             return run_list_reopen(A, path);
-        die("list needs --phase build|reopen on a persistent arm");
+        bench_die("list needs --phase build|reopen on a persistent arm");
     }
     if (strcmp(workload, "reopen") == 0) {
         if (strcmp(A->name, "fmalloc") != 0 || !file)
-            die("the reopen workload is fmalloc's only and needs --file");
+            bench_die("the reopen workload is fmalloc's only and needs --file");
         return bench_reopen_phase(phase, file, arena_bytes ? arena_bytes : P->reopen_bytes,
                                   objects ? objects : P->reopen_objects, seed);
     }
