@@ -778,10 +778,12 @@ static void release_space(struct fm_arena *a)
  * only a reopen's replay may go on. */
 static int checkpoint(struct fm_arena *a)
 {
-    int err = os_fdatasync(a->fd);
+    /* The deliberate break voids the records before their applies are
+     * durable. */
+    int err = os_break_ordering ? journal_restart(&a->jnl) : os_fdatasync(a->fd);
     log_crashpoint();
     if (!err)
-        err = journal_restart(&a->jnl);
+        err = os_break_ordering ? os_fdatasync(a->fd) : journal_restart(&a->jnl);
     log_crashpoint();
     if (err)
         return a->commit_err = err;
@@ -795,8 +797,11 @@ static int journal_then_apply(struct fm_arena *a, const uint64_t *offs, size_t n
     uint64_t page = a->page_size, fsize = a->heap.sb->sb_file_size;
     int err;
     if (os_break_ordering) {
-        /* The deliberate break: the file moves before the journal is durable. */
+        /* The deliberate break: the file moves, durably, before the
+         * journal does (synced, so that real disks show it too). */
         err = journal_apply(a->fd, page, a->base, offs, n);
+        if (!err)
+            err = os_fdatasync(a->fd);
         return err ? err : journal_append(&a->jnl, fsize, a->base, offs, n);
     }
     if ((err = journal_append(&a->jnl, fsize, a->base, offs, n)))

@@ -40,9 +40,10 @@
 #   POWER_REAL_PACE_US   pause after each operation, microseconds (default 200)
 #   POWER_REAL_TRIM_EVERY operations per fm_trim, 0 for none (default 509)
 #   POWER_REAL_TRIM_ANYWHERE  1: in durable mode trim between commits too
-#                        (fm_trim commits there: the images then hold
-#                        operations the program never committed); default
-#                        0, the trim waits for the next commit point
+#                        (the first FM_DURABLE fm_trim committed, and this
+#                        showed it; now its truncate waits for the next
+#                        commit); default 0, the trim waits for the next
+#                        commit point
 #   POWER_REAL_GAP_MS    mean pause between clones, milliseconds (default 100)
 #   POWER_REAL_SEED      the workload's seed (default: from the clock)
 #   POWER_REAL_VERBOSE   1: print every image's verdict, not only the bad ones
