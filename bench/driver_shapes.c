@@ -33,10 +33,11 @@ static void section_medium(FILE *o)
         if (!on(w1, a) && !on(w2, a))
             continue;
         double one = med(w1, a, "ops_per_s", 1), two = med(w2, a, "ops_per_s", 1);
-        fprintf(o, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", arm_title[a],
+        fprintf(o, "| %s | %s | %s | %s | %s | %s | %s%s | %s | %s | %s | %s |\n", arm_title[a],
                 num(one / 1e6), range(w1, a, "ops_per_s", 1e-6), num(two / 1e6),
                 range(w2, a, "ops_per_s", 1e-6), ratio(two / one),
-                isnan(two) ? "n/a" : num(med(w2, a, "cpu_share", 100)), ratio(one / g1),
+                isnan(two) ? "n/a" : num(med(w2, a, "cpu_share", 100)), isnan(two) ? "" : "%",
+                ratio(one / g1),
                 ratio(two / g2), ratio(two / b2), ratio(two / p2));
     }
     fprintf(o, "\n");
