@@ -158,7 +158,7 @@ int fm_open(const char *path, const struct fm_options *opt, struct fm_info **out
         return fork_watch_err;
     }
     unsigned forks = atomic_load_explicit(&fm__forks_seen, memory_order_relaxed);
-    int err = fm__arena_open(path, opt, &a); /* late failures set a detail */
+    int err = fm__arena_open(path, opt, fm__names_check_heap, &a); /* late failures set a detail */
     if (err) {
         if (fm_last_error() != err) /* an early failure: no detail to give */
             fm__set_last_error(err);

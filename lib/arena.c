@@ -440,7 +440,7 @@ static int open_arena(struct fm_arena *a, const char *path, const struct fm_opti
     a->heap.mapped_size = map_size;
     a->heap.salt = fmt_salt(a->base);
     if (dirty && (err = recover_log(&a->heap, a->fd, page, map_size, private_view || a->durable,
-                                    a->check_msg, sizeof a->check_msg)))
+                                    a->verify, a->check_msg, sizeof a->check_msg)))
         return err;
     a->recovered = dirty;
     if (!rdonly) {
@@ -505,7 +505,9 @@ static bool was_inherited(void *arena)
     return arena_inherited(arena);
 }
 
-int fm__arena_open(const char *path, const struct fm_options *opt, struct fm_arena **out)
+int fm__arena_open(const char *path, const struct fm_options *opt,
+                   int (*verify)(struct heap *h, char *why, size_t why_len),
+                   struct fm_arena **out)
 {
     uint64_t page = os_page_size();
     struct fm_options o;
@@ -521,6 +523,7 @@ int fm__arena_open(const char *path, const struct fm_options *opt, struct fm_are
     a->fd = -1;
     a->jnl.fd = -1;
     a->pagemap_fd = -1;
+    a->verify = verify;
     a->page_size = page;
     a->rdonly = o.flags & FM_RDONLY;
     a->nosync = o.flags & FM_NOSYNC;

@@ -34,6 +34,7 @@ struct fm_arena {
     int commit_err;              /* an apply failed: the file waits for a reopen's replay (J3) */
     struct journal jnl;          /* FM_DURABLE's redo journal (journal.h) */
     int pagemap_fd;              /* FM_DURABLE: os_pagemap_open's, -1 if none */
+    int (*verify)(struct heap *h, char *why, size_t why_len); /* fm__arena_open's */
     bool recovered;              /* this open rolled back a crashed operation */
     bool created_file;           /* this open created the file (unlinked if it fails) */
     bool locked_excl;            /* this open holds the file's exclusive lock */
@@ -77,7 +78,12 @@ static inline bool arena_inherited(const struct fm_arena *a)
     return a->forks != atomic_load_explicit(&fm__forks_seen, memory_order_relaxed);
 }
 
-int fm__arena_open(const char *path, const struct fm_options *opt, struct fm_arena **out);
+/* verify: what recovery checks of a rolled-back heap besides the heap
+ * (recover.h's recover_verify_fn; the api passes the name directory's
+ * check), or NULL. */
+int fm__arena_open(const char *path, const struct fm_options *opt,
+                   int (*verify)(struct heap *h, char *why, size_t why_len),
+                   struct fm_arena **out);
 int fm__arena_close(struct fm_arena *a);
 /* In a forked child: unmap and close this process's descriptor, nothing
  * else -- no sync, no flag, no unlock (the flock is the parent's too). */

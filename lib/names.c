@@ -404,11 +404,11 @@ static int check_slots(struct dir *d)
     return 0;
 }
 
-int fm__names_check(struct fm_arena *a, char *msg, size_t msg_len)
+int fm__names_check_heap(struct heap *h, char *msg, size_t msg_len)
 {
-    struct heap *h = &a->heap;
     struct dir d;
     int saved = h->err;
+    h->err = 0; /* else the first error wins, and msg would be a stale one */
     int err = dir_open(h, &d);
     if (!err && d.tbl)
         err = block_check(h, d.tbl, NT_HDR + 8 * d.nslots, "table is not an allocated block");
@@ -418,4 +418,9 @@ int fm__names_check(struct fm_arena *a, char *msg, size_t msg_len)
         snprintf(msg, msg_len, "%s", h->msg);
     h->err = saved;
     return err;
+}
+
+int fm__names_check(struct fm_arena *a, char *msg, size_t msg_len)
+{
+    return fm__names_check_heap(&a->heap, msg, msg_len);
 }

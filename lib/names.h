@@ -17,5 +17,7 @@
 /* fm_check's part: verify the directory (lock held).  0, or FM_ECORRUPT
  * with the first violation in msg. */
 int fm__names_check(struct fm_arena *a, char *msg, size_t msg_len);
+/* The same on any view of a heap (recovery's rolled-back copy). */
+int fm__names_check_heap(struct heap *h, char *msg, size_t msg_len);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "op.h"
 #include "os.h"
@@ -27,23 +28,43 @@ static int fill_log_pages(int fd, const struct fmt_superblock *sb, uint64_t page
     return 0;
 }
 
+/* heap_check, then verify, of the rolled-back heap mapped at base. */
+static int check_rolled_back(const struct heap *h, char *base, uint64_t real_size,
+                             recover_verify_fn verify, char *why, size_t why_len)
+{
+    struct heap_totals tot;
+    int err = heap_check(base, real_size, &tot, why, why_len);
+    if (err || !verify)
+        return err;
+    /* The same heap, seen at this mapping. */
+    struct heap *view = malloc(sizeof *view);
+    if (!view)
+        return ENOMEM;
+    memcpy(view, h, sizeof *view);
+    view->base = base;
+    view->sb = (struct fmt_superblock *)(void *)base;
+    view->err = 0;
+    err = verify(view, why, why_len);
+    free(view);
+    return err;
+}
+
 int recover_log(struct heap *h, int fd, uint64_t page_size, uint64_t real_size, bool in_place,
-                char *why, size_t why_len)
+                recover_verify_fn verify, char *why, size_t why_len)
 {
     char *base = h->base;
     int err = fmt_check_log(base, real_size, why, why_len);
     if (err)
         return err;
-    struct heap_totals tot;
     if (in_place) { /* a private mapping already: nothing reaches the file */
         log_rollback(base);
-        err = heap_check(base, real_size, &tot, why, why_len);
+        err = check_rolled_back(h, base, real_size, verify, why, why_len);
     } else {
         void *priv;
         if ((err = os_map_private(fd, real_size, &priv)))
             return err;
         log_rollback(priv);
-        err = heap_check(priv, real_size, &tot, why, why_len);
+        err = check_rolled_back(h, priv, real_size, verify, why, why_len);
         os_unmap(priv, real_size);
     }
     if (err)
