@@ -60,32 +60,32 @@ static void field(const char *table, const char *name, size_t off, size_t size, 
     next_off = off + size;
 }
 
-#define SB_FIELD(f)                                                                \
-    field("superblock", #f, offsetof(struct fmt_superblock, f),                    \
-          sizeof(((struct fmt_superblock *)0)->f), 0)
-#define SB_ARRAY(f)                                                                \
-    field("superblock", #f, offsetof(struct fmt_superblock, f),                    \
-          sizeof(((struct fmt_superblock *)0)->f),                                 \
-          sizeof(((struct fmt_superblock *)0)->f) /                                \
-              sizeof(((struct fmt_superblock *)0)->f[0]))
-#define LOG_FIELD(f)                                                               \
-    field("log_entry", #f, offsetof(struct fmt_log_entry, f),                      \
-          sizeof(((struct fmt_log_entry *)0)->f), 0)
+/* Field f of struct type T, printed as a row of `table`; an array's count
+ * is its length. */
+#define MEMBER(T, f) (((T *)0)->f)
+#define STRUCT_FIELD(table, T, f) field(table, #f, offsetof(T, f), sizeof MEMBER(T, f), 0)
+#define STRUCT_ARRAY(table, T, f)                                                  \
+    field(table, #f, offsetof(T, f), sizeof MEMBER(T, f),                          \
+          sizeof MEMBER(T, f) / sizeof MEMBER(T, f)[0])
 
-#define JNL_FIELD(f)                                                               \
-    field("journal", #f, offsetof(struct jnl_header, f),                           \
-          sizeof(((struct jnl_header *)0)->f), 0)
-#define JREC_FIELD(f)                                                              \
-    field("jrecord", #f, offsetof(struct jnl_record, f),                           \
-          sizeof(((struct jnl_record *)0)->f), 0)
-#define JREC_ARRAY(f)                                                              \
-    field("jrecord", #f, offsetof(struct jnl_record, f),                           \
-          sizeof(((struct jnl_record *)0)->f),                                     \
-          sizeof(((struct jnl_record *)0)->f) / sizeof(((struct jnl_record *)0)->f[0]))
-#define JNL_ARRAY(f)                                                               \
-    field("journal", #f, offsetof(struct jnl_header, f),                           \
-          sizeof(((struct jnl_header *)0)->f),                                     \
-          sizeof(((struct jnl_header *)0)->f) / sizeof(((struct jnl_header *)0)->f[0]))
+#define SB_FIELD(f) STRUCT_FIELD("superblock", struct fmt_superblock, f)
+#define SB_ARRAY(f) STRUCT_ARRAY("superblock", struct fmt_superblock, f)
+#define LOG_FIELD(f) STRUCT_FIELD("log_entry", struct fmt_log_entry, f)
+#define JNL_FIELD(f) STRUCT_FIELD("journal", struct jnl_header, f)
+#define JNL_ARRAY(f) STRUCT_ARRAY("journal", struct jnl_header, f)
+#define JREC_FIELD(f) STRUCT_FIELD("jrecord", struct jnl_record, f)
+#define JREC_ARRAY(f) STRUCT_ARRAY("jrecord", struct jnl_record, f)
+
+/* After a struct's last field: the fields must cover all of it. */
+static void fields_end(const char *strct, size_t size)
+{
+    if (next_off != size) {
+        fprintf(stderr, "format_doc: %s fields end at %zu, the struct has %zu bytes "
+                        "(a field is missing here or there is tail padding)\n",
+                strct, next_off, size);
+        failures++;
+    }
+}
 
 #define CONST_DEC(c) printf("constant %s %llu\n", #c, (unsigned long long)(c))
 #define CONST_HEX(c) printf("constant %s 0x%llx\n", #c, (unsigned long long)(c))
@@ -123,21 +123,12 @@ static void print_superblock(void)
     SB_FIELD(sb_log_count);
     SB_FIELD(sb_log_pad);
     SB_ARRAY(sb_log);
-    if (next_off != sizeof(struct fmt_superblock)) {
-        fprintf(stderr, "format_doc: superblock fields end at %zu, the struct has %zu bytes "
-                        "(a field is missing here or there is tail padding)\n",
-                next_off, sizeof(struct fmt_superblock));
-        failures++;
-    }
+    fields_end("superblock", sizeof(struct fmt_superblock));
 
     next_off = 0;
     LOG_FIELD(off);
     LOG_FIELD(old);
-    if (next_off != sizeof(struct fmt_log_entry)) {
-        fprintf(stderr, "format_doc: fmt_log_entry fields end at %zu of %zu bytes\n", next_off,
-                sizeof(struct fmt_log_entry));
-        failures++;
-    }
+    fields_end("fmt_log_entry", sizeof(struct fmt_log_entry));
 }
 
 static void print_journal(void)
@@ -150,11 +141,7 @@ static void print_journal(void)
     JNL_FIELD(jh_epoch);
     JNL_ARRAY(jh_reserved);
     JNL_FIELD(jh_checksum);
-    if (next_off != sizeof(struct jnl_header)) {
-        fprintf(stderr, "format_doc: jnl_header fields end at %zu of %zu bytes\n", next_off,
-                sizeof(struct jnl_header));
-        failures++;
-    }
+    fields_end("jnl_header", sizeof(struct jnl_header));
     next_off = 0;
     JREC_ARRAY(jr_magic);
     JREC_FIELD(jr_epoch);
@@ -164,11 +151,7 @@ static void print_journal(void)
     JREC_FIELD(jr_commit);
     JREC_FIELD(jr_reserved);
     JREC_FIELD(jr_checksum);
-    if (next_off != sizeof(struct jnl_record)) {
-        fprintf(stderr, "format_doc: jnl_record fields end at %zu of %zu bytes\n", next_off,
-                sizeof(struct jnl_record));
-        failures++;
-    }
+    fields_end("jnl_record", sizeof(struct jnl_record));
 }
 
 static void print_constants(void)
