@@ -505,6 +505,16 @@ static bool was_inherited(void *arena)
     return arena_inherited(arena);
 }
 
+/* Close FM_DURABLE's own descriptors, the journal's and the page map's,
+ * leaving the journal file as it is. */
+static void durable_drop(struct fm_arena *a)
+{
+    journal_drop(&a->jnl);
+    if (a->pagemap_fd >= 0)
+        os_close(a->pagemap_fd);
+    a->pagemap_fd = -1;
+}
+
 int fm__arena_open(const char *path, const struct fm_options *opt,
                    int (*verify)(struct heap *h, char *why, size_t why_len),
                    struct fm_arena **out)
@@ -545,9 +555,7 @@ int fm__arena_open(const char *path, const struct fm_options *opt,
             os_unlink(path);
         else if (a->initialised && a->locked_excl)
             uncreate_arena(a->fd, a->old_size, a->init_wrote);
-        journal_drop(&a->jnl);
-        if (a->pagemap_fd >= 0)
-            os_close(a->pagemap_fd);
+        durable_drop(a);
         if (a->fd >= 0)
             os_close(a->fd);
         free(a);
@@ -715,9 +723,7 @@ int fm__arena_shrink(struct fm_arena *a, uint64_t new_size)
 
 void fm__arena_abandon(struct fm_arena *a)
 {
-    journal_drop(&a->jnl);
-    if (a->pagemap_fd >= 0)
-        os_close(a->pagemap_fd);
+    durable_drop(a);
     os_unmap(a->base, a->reserved);
     os_close(a->fd);
     free(a); /* not the mutex: a parent thread may have held it at the fork */
@@ -871,8 +877,7 @@ int fm__arena_close(struct fm_arena *a)
         /* The clean state is the last commit; then the journal goes. */
         state_mark_clean(a->heap.sb);
         err = commit(a, true);
-        journal_drop(&a->jnl);
-        os_close(a->pagemap_fd);
+        durable_drop(a);
     } else if (!a->rdonly) {
         struct fmt_superblock *sb = a->heap.sb;
         fm_assert(sb->sb_log_count == 0);
