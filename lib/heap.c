@@ -754,6 +754,56 @@ uint64_t heap_realloc(struct heap *h, uint64_t p, size_t n)
 
 /* ---- memalign -------------------------------------------------------------- */
 
+/* Where the chunk of an nb-byte block aligned to `alignment` would start in
+ * a free chunk c of `size`, leaving before it nothing or a chunk of its
+ * own (>= CH_MIN); 0 if it does not fit.  heap_memalign splits the same way. */
+static uint64_t aligned_start(uint64_t c, uint64_t size, uint64_t nb, uint64_t alignment)
+{
+    uint64_t p = c + CH_PAYLOAD, ap = (p + alignment - 1) & ~(alignment - 1);
+    if (ap != p && ap - p < CH_MIN)
+        ap += alignment;
+    uint64_t ac = ap - CH_PAYLOAD;
+    return ac + nb <= c + size ? ac : 0;
+}
+
+/*
+ * A free chunk already in a bin that holds an aligned block of nb, made in
+ * use whole (heap_memalign gives back what lies around the block); 0 if
+ * none of the 16 it tries does.  Asking the bins for nb + alignment, which
+ * always fits, splits larger free chunks than needed, which later requests
+ * then miss: the best fits for nb, nb + alignment/16, 2/16 .. 15/16 come
+ * first (test_random's file ÷ peak live: 1.40 -> 1.31 on seed 1).
+ * (alignment > CH_ALIGN, so each step is at least 2 bytes.)
+ */
+static uint64_t take_aligned_fit(struct heap *h, uint64_t nb, uint64_t alignment)
+{
+    struct fmt_superblock *sb = h->sb;
+    for (uint64_t want = nb; want < nb + alignment; want += alignment / 16) {
+        uint64_t c = 0;
+        if (is_small(want)) {
+            uint32_t at_least = sb->sb_smallmap & ~((1u << small_index(want)) - 1);
+            if (at_least)
+                c = sb->sb_smallbins[__builtin_ctz(at_least)];
+        }
+        if (!c && sb->sb_treemap)
+            c = tree_best_fit(h, want);
+        if (h->err || !c)
+            return 0;
+        if (!free_chunk_ok(h, c, "bin"))
+            return 0;
+        uint64_t size = ch_size(h, c);
+        if (!aligned_start(c, size, nb, alignment))
+            continue;
+        bin_unlink(h, c, size);
+        use_whole(h, c, size);
+        if (h->err)
+            return 0;
+        unmark(h, c);
+        return c;
+    }
+    return 0;
+}
+
 uint64_t heap_memalign(struct heap *h, size_t alignment, size_t n)
 {
     if (alignment <= CH_ALIGN)
@@ -764,7 +814,9 @@ uint64_t heap_memalign(struct heap *h, size_t alignment, size_t n)
         return 0;
     }
     uint64_t zero_from;
-    uint64_t c = alloc_chunk(h, nb + alignment + CH_MIN, &zero_from);
+    uint64_t c = take_aligned_fit(h, nb, alignment);
+    if (!c && !h->err)
+        c = alloc_chunk(h, nb + alignment + CH_MIN, &zero_from);
     if (!c)
         return 0;
     uint64_t size = ch_size(h, c);

@@ -552,6 +552,30 @@ void *tc_malloc(struct tc_pool *p, size_t n)
     return off ? p->heap->base + off : NULL;
 }
 
+/*
+ * Does in-use chunk c (its head read as `head`) border a free chunk of at
+ * least TC_COALESCE_MIN bytes, other than the top?  Then its free takes the
+ * locked path and merges into it: a cached block stays in use, and one
+ * sitting next to a free chunk keeps it from growing until it is flushed,
+ * while other requests cut it up.  test_random's file ÷ peak live was
+ * 1.75-1.94 with every small free cached, 1.28-1.46 with these frees merged
+ * (seeds 1-10).  The top is left out: a refill's run from the top ends next
+ * to it.  The words read change under the arena lock, which is not held: a
+ * stale read only sends one free down the other, equally correct, path.
+ */
+#define TC_COALESCE_MIN CH_TREE_MIN /* a hole a medium request can use */
+
+static FM_INLINE bool borders_big_free(const struct heap *h, uint64_t c, uint64_t head,
+                                       uint64_t size)
+{
+    if (!(head & CH_PINUSE) && word_load(h->base, c + F_PREVFOOT) >= TC_COALESCE_MIN)
+        return true;
+    uint64_t next = word_load(h->base, c + size + F_HEAD);
+    if ((next & CH_CINUSE) || (next & CH_SIZE_MASK) < TC_COALESCE_MIN)
+        return false;
+    return c + size != word_load(h->base, offsetof(struct fmt_superblock, sb_top));
+}
+
 bool tc_free(struct tc_pool *p, void *ptr)
 {
     if (!p->caches) /* then the pool has no heap either */
@@ -569,6 +593,8 @@ bool tc_free(struct tc_pool *p, void *ptr)
     if (size > TC_MAX_CHUNK || size < CH_MIN || !(head & CH_CINUSE) ||
         c + size + CH_PAYLOAD > h->mapped_size || !ch_head_ok(c, head, h->salt) ||
         ch_marked(h->base, c, h->salt))
+        return false;
+    if (borders_big_free(h, c, head, size))
         return false;
     struct tcache *tc = enter_own(p);
     if (!tc)
