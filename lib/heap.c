@@ -118,10 +118,17 @@ static void set_head(struct heap *h, uint64_t c, uint64_t head)
     hset(h, c + F_HEAD, ch_tagged(c, h->salt, head));
 }
 
-/* A free chunk's size goes into the next chunk's prev_foot. */
+/* A free chunk's size goes into the next chunk's prev_foot (and the next
+ * chunk's offset into the caches' hint when the free chunk is big). */
 static void set_foot(struct heap *h, uint64_t c, uint64_t size)
 {
-    hset(h, c + size + F_PREVFOOT, size);
+    uint64_t next = c + size;
+    hset(h, next + F_PREVFOOT, size);
+    _Atomic uint64_t *hint = heap_hint_slot(h, next);
+    if (size >= CH_TREE_MIN)
+        atomic_store_explicit(hint, next, memory_order_relaxed);
+    else if (atomic_load_explicit(hint, memory_order_relaxed) == next)
+        atomic_store_explicit(hint, 0, memory_order_relaxed);
 }
 
 static void set_pinuse(struct heap *h, uint64_t c, bool on)

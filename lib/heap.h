@@ -43,6 +43,7 @@
 #include "log.h"
 
 #define HEAP_POISON_SLOTS 64 /* free chunks whose poison is known (FM_DEBUG >= 2) */
+#define HEAP_HINT_SLOTS 16384 /* heap.after_big_free: 128 KiB an arena */
 
 struct heap {
     char *base;                /* start of the mapping */
@@ -75,7 +76,21 @@ struct heap {
         uint64_t chunk, size;
     } poisoned[HEAP_POISON_SLOTS];
     uint64_t waf_block, waf_byte;
+    /* A hint for the thread caches' free (tcache.c, borders_free): offsets
+     * of chunks that follow a free chunk of CH_TREE_MIN bytes or more,
+     * direct-mapped by offset.  That size sits in the chunk's prev_foot,
+     * but the word is user data once the chunk before is in use, and the
+     * caches read without the lock; this table is only ever the heap's.
+     * set_foot writes it under the lock.  An entry lost to a collision, or
+     * stale after a rollback (which restores words, not this), only sends
+     * one free down the other, equally correct, path; nothing else reads it. */
+    _Alignas(64) _Atomic uint64_t after_big_free[HEAP_HINT_SLOTS];
 };
+
+static inline _Atomic uint64_t *heap_hint_slot(struct heap *h, uint64_t c)
+{
+    return &h->after_big_free[(c / CH_ALIGN) % HEAP_HINT_SLOTS];
+}
 
 /* Chunk fields, as offsets from the chunk */
 #define F_PREVFOOT 0

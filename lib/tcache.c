@@ -557,18 +557,22 @@ void *tc_malloc(struct tc_pool *p, size_t n)
  * least TC_COALESCE_MIN bytes, other than the top?  Then its free takes the
  * locked path and merges into it: a cached block stays in use, and one
  * sitting next to a free chunk keeps it from growing until it is flushed,
- * while other requests cut it up.  test_random's file ÷ peak live was
- * 1.75-1.94 with every small free cached, 1.28-1.46 with these frees merged
- * (seeds 1-10).  The top is left out: a refill's run from the top ends next
- * to it.  The words read change under the arena lock, which is not held: a
- * stale read only sends one free down the other, equally correct, path.
+ * while other requests cut it up.  test_random's file / peak live was
+ * 1.75-1.94 with every small free cached, 1.28-1.49 with these frees merged
+ * (seeds 1-12).  The top is left out: a refill's run from the top ends next
+ * to it.  The chunk before is known big from the heap's hint table, not
+ * from c's prev_foot, which is its owner's data once that chunk is in use
+ * (heap.h, after_big_free).  The words read change under the arena lock,
+ * which is not held: a stale read only sends one free down the other,
+ * equally correct, path.
  */
 #define TC_COALESCE_MIN CH_TREE_MIN /* a hole a medium request can use */
+_Static_assert(TC_COALESCE_MIN == CH_TREE_MIN, "heap.after_big_free holds the tree sizes");
 
-static FM_INLINE bool borders_big_free(const struct heap *h, uint64_t c, uint64_t head,
-                                       uint64_t size)
+static FM_INLINE bool borders_big_free(struct heap *h, uint64_t c, uint64_t head, uint64_t size)
 {
-    if (!(head & CH_PINUSE) && word_load(h->base, c + F_PREVFOOT) >= TC_COALESCE_MIN)
+    if (!(head & CH_PINUSE) &&
+        atomic_load_explicit(heap_hint_slot(h, c), memory_order_relaxed) == c)
         return true;
     uint64_t next = word_load(h->base, c + size + F_HEAD);
     if ((next & CH_CINUSE) || (next & CH_SIZE_MASK) < TC_COALESCE_MIN)

@@ -33,7 +33,7 @@
 #define GiB (1024 * MiB)
 
 enum { NSLOTS = 20000, CHECK_EVERY = 100000, MAX_REPORTS = 10 };
-#define FRAG_MAX 1.60 /* file size / peak live bytes, full run */
+#define FRAG_MAX 1.70 /* file size / peak live bytes, full run */
 
 struct slot {
     fm_off_t off; /* 0: empty */
@@ -363,11 +363,12 @@ int main(void)
     double frag = peak_live_bytes ? (double)st.file_size / (double)peak_live_bytes : 0.0;
     printf("file size / peak live bytes: %.3f\n", frag);
     /* Fragmentation, as a ratio (the file never shrinks here, so its size
-     * is its high-water mark).  Over seeds 1-10 it is 1.28-1.43 with the
-     * thread caches on; before caches stopped pinning blocks next to big
-     * free chunks and memalign looked for aligned room in free chunks it
-     * was 1.75-1.94.  Issue 17's target is 1.15.  Only the full run: a
-     * short one has not reached its steady state. */
+     * is its high-water mark).  Over seeds 1-25 it is 1.32-1.57 (mean
+     * 1.43) with the thread caches on; before caches stopped pinning
+     * blocks next to big free chunks and memalign looked for aligned room
+     * in free chunks it was 1.75-1.94 (seeds 1-3).  The bound leaves room
+     * for the seeds CI draws from the clock.  Issue 17's target is 1.15.
+     * Only the full run: a short one has not reached its steady state. */
     if (ops >= 1000000 && !expect_true(frag <= FRAG_MAX))
         fprintf(stderr, "file size / peak live %.3f is above %.2f\n", frag, FRAG_MAX);
     printf("errors: %ld, time %.1f s\n", errors, now_seconds() - t0);
