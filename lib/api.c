@@ -257,6 +257,15 @@ void *fm_calloc(struct fm_info *fi, size_t n, size_t size)
     struct fm_arena *a = writable(fi);
     if (!a || !calloc_size(n, size, &total))
         return NULL;
+    char *fast = tc_malloc(&a->tc, total);
+    if (fast) {
+        /* A cached block holds its list link, its marker and the bytes of
+         * its last owner.  Our head's size is fixed while we hold the
+         * block; a neighbour's free rewrites only its PINUSE, atomically. */
+        uint64_t head = word_load(a->base, (uint64_t)(fast - a->base) - CH_PAYLOAD + F_HEAD);
+        memset(fast, 0, (head & CH_SIZE_MASK) - CH_OVERHEAD);
+        return fast;
+    }
     locked_begin(a);
     uint64_t zero_from;
     uint64_t p = heap_malloc_fresh(&a->heap, total, &zero_from);
