@@ -363,7 +363,7 @@ int main(void)
     double frag = peak_live_bytes ? (double)st.file_size / (double)peak_live_bytes : 0.0;
     printf("file size / peak live bytes: %.3f\n", frag);
     /* Fragmentation, as a ratio (the file never shrinks here, so its size
-     * is its high-water mark).  Over seeds 1-25 it is 1.32-1.57 (mean
+     * is its high-water mark).  Over seeds 1-25 it is 1.28-1.59 (mean
      * 1.43) with the thread caches on; before caches stopped pinning
      * blocks next to big free chunks and memalign looked for aligned room
      * in free chunks it was 1.75-1.94 (seeds 1-3).  The bound leaves room
