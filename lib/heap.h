@@ -76,7 +76,7 @@ struct heap {
         uint64_t chunk, size;
     } poisoned[HEAP_POISON_SLOTS];
     uint64_t waf_block, waf_byte;
-    /* A hint for the thread caches' free (tcache.c, borders_free): offsets
+    /* A hint for the thread caches' free (tcache.c, borders_big_free): offsets
      * of chunks that follow a free chunk of CH_TREE_MIN bytes or more,
      * direct-mapped by offset.  That size sits in the chunk's prev_foot,
      * but the word is user data once the chunk before is in use, and the

@@ -558,8 +558,8 @@ void *tc_malloc(struct tc_pool *p, size_t n)
  * locked path and merges into it: a cached block stays in use, and one
  * sitting next to a free chunk keeps it from growing until it is flushed,
  * while other requests cut it up.  test_random's file / peak live was
- * 1.75-1.94 with every small free cached, 1.28-1.49 with these frees merged
- * (seeds 1-12).  The top is left out: a refill's run from the top ends next
+ * 1.75-1.94 with every small free cached, 1.28-1.59 with these frees merged
+ * (seeds 1-25).  The top is left out: a refill's run from the top ends next
  * to it.  The chunk before is known big from the heap's hint table, not
  * from c's prev_foot, which is its owner's data once that chunk is in use
  * (heap.h, after_big_free).  The words read change under the arena lock,
