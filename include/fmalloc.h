@@ -56,6 +56,15 @@
  *     network file systems flock may be emulated, per client, or absent,
  *     and two machines can both open one arena and corrupt it; keep arenas
  *     on local file systems.
+ *   - Shared writers (FM_SHARED): several processes open one arena
+ *     read-write, each with FM_SHARED, and take a robust process-shared
+ *     lock that lives in the file; a process that dies holding it has its
+ *     operation rolled back by the next one to take it.  Growth by one is
+ *     seen by all (each maps its whole reserved range); the last to close
+ *     marks the arena clean.  No thread caches; not with FM_RDONLY or
+ *     FM_DURABLE; exclusive writers and readers get FM_ELOCKED while a
+ *     shared writer has the arena, and it while they do.  docs/api.md,
+ *     "Shared writers".
  *   - Thread caches: only fm_malloc/fm_free (and fmalloc/ffree through them)
  *     of chunks up to 1040 bytes (requests up to 1032 bytes: the chunk adds
  *     8 and rounds to 16) go through a per-thread cache, without the arena
@@ -178,13 +187,14 @@ struct fm_info {
 #define FM_NOSYNC 0x8u  /**< skip msync/fdatasync at open and close (process crashes stay covered, OS crashes do not) */
 #define FM_NOCACHE 0x10u /**< no per-thread caches: every call takes the arena lock (placement is deterministic) */
 #define FM_DURABLE 0x20u /**< power-safe commits: the file changes only at fm_commit(), through a redo journal; a crash loses what was not committed */
+#define FM_SHARED 0x40u /**< shared writers: any number of processes open the arena read-write at once, each with FM_SHARED (not with FM_RDONLY or FM_DURABLE; no thread caches) */
 /**@}*/
 
 /** Options for fm_open(); a zero-initialised struct means the defaults. */
 struct fm_options {
     uint64_t initial_size; /**< size in bytes of a new file (default 1 MiB; at least 64 KiB) */
     uint64_t max_size;     /**< most the file may grow to; address space reserved (default 1 TiB) */
-    unsigned flags;        /**< FM_CREATE, FM_EXCL, FM_RDONLY, FM_NOSYNC, FM_NOCACHE, FM_DURABLE */
+    unsigned flags;        /**< FM_CREATE, FM_EXCL, FM_RDONLY, FM_NOSYNC, FM_NOCACHE, FM_DURABLE, FM_SHARED */
     mode_t mode;           /**< permissions of a new file (default 0644) */
 };
 

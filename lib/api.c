@@ -64,6 +64,14 @@ static void keep_check_msg(struct fm_arena *a)
     memcpy(my_check.msg, a->check_msg, sizeof my_check.msg);
 }
 
+/* A call whose lock could not be taken (arena_lock): the code, with the
+ * lock's words as the detail, is the thread's last error. */
+static int locked_refused(struct fm_arena *a, int err)
+{
+    fm__set_last_detail(err, a->check_msg);
+    return err;
+}
+
 /* ---- pointers -------------------------------------------------------------- */
 
 /* Does p lie in the mapped file?  Its offset goes to *off. */
@@ -71,7 +79,7 @@ static bool in_arena(struct fm_arena *a, const void *p, uint64_t *off)
 {
     uintptr_t b = (uintptr_t)a->base, q = (uintptr_t)p;
     *off = (uint64_t)(q - b);
-    return q >= b && q - b < a->heap.mapped_size;
+    return q >= b && arena_covers(a, (uint64_t)(q - b));
 }
 
 /* Offset of a caller's pointer if it lies in the mapped file, else 0. */
@@ -210,13 +218,15 @@ int fm_commit(struct fm_info *fi)
     struct fm_arena *a = arena_here(fi);
     if (!a)
         return fm_last_error();
-    pthread_mutex_lock(&a->lock);
+    int err = arena_lock(a);
+    if (err)
+        return locked_refused(a, err);
     if (a->durable)
         tc_lock_all(&a->tc);
-    int err = fm__arena_sync(a);
+    err = fm__arena_sync(a);
     if (a->durable)
         tc_unlock_all(&a->tc);
-    pthread_mutex_unlock(&a->lock);
+    arena_unlock(a);
     return err;
 }
 
@@ -230,6 +240,7 @@ void fm_set_error_handler(struct fm_info *fi, fm_error_handler fn, void *arg)
     struct fm_arena *a = arena_here(fi);
     if (!a)
         return;
+    /* The process's own lock even in a shared arena: the handler is ours. */
     pthread_mutex_lock(&a->lock);
     a->err_fn = fn;
     a->err_arg = arg;
@@ -246,7 +257,8 @@ void *fm_malloc(struct fm_info *fi, size_t size)
     void *fast = tc_malloc(&a->tc, size);
     if (fast)
         return fast;
-    locked_begin(a);
+    if (!locked_begin(a))
+        return NULL;
     uint64_t p = heap_malloc(&a->heap, size);
     return locked_end(a, p != 0) ? NULL : ptr_at(a, p);
 }
@@ -266,7 +278,8 @@ void *fm_calloc(struct fm_info *fi, size_t n, size_t size)
         memset(fast, 0, (head & CH_SIZE_MASK) - CH_OVERHEAD);
         return fast;
     }
-    locked_begin(a);
+    if (!locked_begin(a))
+        return NULL;
     uint64_t zero_from;
     uint64_t p = heap_malloc_fresh(&a->heap, total, &zero_from);
     /* Read the size under the lock: a neighbour's free rewrites our head. */
@@ -289,7 +302,8 @@ void *fm_memalign(struct fm_info *fi, size_t alignment, size_t size)
         fm__set_last_error(EINVAL);
         return NULL;
     }
-    locked_begin(a);
+    if (!locked_begin(a))
+        return NULL;
     uint64_t p = heap_memalign(&a->heap, alignment, size);
     return locked_end(a, p != 0) ? NULL : ptr_at(a, p);
 }
@@ -302,7 +316,8 @@ void fm_free(struct fm_info *fi, void *ptr)
     struct fm_arena *a = writable(fi);
     if (!a || tc_free(&a->tc, ptr))
         return;
-    locked_begin(a);
+    if (!locked_begin(a))
+        return;
     if (block_of(a, ptr, &p) == 0)
         heap_free(&a->heap, p);
     locked_end(a, true);
@@ -320,7 +335,8 @@ void *fm_realloc(struct fm_info *fi, void *ptr, size_t size)
     struct fm_arena *a = writable(fi);
     if (!a)
         return NULL;
-    locked_begin(a);
+    if (!locked_begin(a))
+        return NULL;
     uint64_t q = block_of(a, ptr, &p) ? 0 : heap_realloc(&a->heap, p, size);
     return locked_end(a, q != 0) ? NULL : ptr_at(a, q);
 }
@@ -331,10 +347,11 @@ size_t fm_usable_size(struct fm_info *fi, const void *ptr)
     struct fm_arena *a = ptr ? arena_here(fi) : NULL;
     if (!a)
         return 0;
-    pthread_mutex_lock(&a->lock);
+    if (arena_lock(a) != 0)
+        return 0;
     size_t n = block_of(a, ptr, &p) ? 0 : heap_usable(&a->heap, p);
     a->heap.err = 0;
-    pthread_mutex_unlock(&a->lock);
+    arena_unlock(a);
     return n;
 }
 
@@ -346,7 +363,8 @@ void *fm_malloc_to(struct fm_info *fi, fm_off_t *slot, size_t size)
     struct fm_arena *a = writable(fi);
     if (!a || slot_of(a, slot, &s))
         return NULL;
-    locked_begin(a);
+    if (!locked_begin(a))
+        return NULL;
     uint64_t p = heap_malloc(&a->heap, size);
     if (p)
         hset(&a->heap, s, p);
@@ -360,7 +378,8 @@ void *fm_calloc_to(struct fm_info *fi, fm_off_t *slot, size_t n, size_t size)
     struct fm_arena *a = writable(fi);
     if (!a || slot_of(a, slot, &s) || !calloc_size(n, size, &total))
         return NULL;
-    locked_begin(a);
+    if (!locked_begin(a))
+        return NULL;
     uint64_t zero_from;
     uint64_t p = heap_malloc_fresh(&a->heap, total, &zero_from);
     if (p) {
@@ -391,7 +410,8 @@ void fm_free_from(struct fm_info *fi, fm_off_t *slot)
     struct fm_arena *a = writable(fi);
     if (!a || slot_of(a, slot, &s))
         return;
-    locked_begin(a);
+    if (!locked_begin(a))
+        return;
     free_linked(a, s);
     locked_end(a, true);
 }
@@ -402,7 +422,8 @@ void *fm_realloc_to(struct fm_info *fi, fm_off_t *slot, size_t size)
     struct fm_arena *a = writable(fi);
     if (!a || slot_of(a, slot, &s))
         return NULL;
-    locked_begin(a);
+    if (!locked_begin(a))
+        return NULL;
     /* What the slot links decides, read under the lock (see free_linked):
      * nothing -- fm_malloc_to; a block and size 0 -- fm_free_from. */
     uint64_t linked = hw(&a->heap, s), q = 0;
@@ -447,7 +468,7 @@ void *fm_pointer(struct fm_info *fi, fm_off_t off)
     if (!off || !fi)
         return NULL;
     struct fm_arena *a = arena_of(fi);
-    return off < a->heap.mapped_size ? a->base + off : NULL;
+    return arena_covers(a, off) ? a->base + off : NULL;
 }
 
 /* ---- inspection ------------------------------------------------------------ */
@@ -473,15 +494,17 @@ int fm_check(struct fm_info *fi)
     struct fm_arena *a = arena_here(fi);
     if (!a)
         return fm_last_error();
-    pthread_mutex_lock(&a->lock);
-    int err = check_locked(a, &tot);
+    int err = arena_lock(a);
+    if (err)
+        return locked_refused(a, err);
+    err = check_locked(a, &tot);
     if (!err)
         err = tc_verify(&a->tc, tot.cached_count, a->check_msg, sizeof a->check_msg);
     if (!err)
         err = fm__names_check(a, a->check_msg, sizeof a->check_msg);
     keep_check_msg(a);
     tc_unlock_all(&a->tc);
-    pthread_mutex_unlock(&a->lock);
+    arena_unlock(a);
     return err;
 }
 
@@ -494,11 +517,10 @@ const char *fm_check_message(struct fm_info *fi)
         /* No check of this open by this thread: the arena's last message
          * (another thread's, or the open's).  Not in a forked child, where
          * the lock may have been copied held. */
-        if (arena_inherited(a))
+        if (arena_inherited(a) || arena_lock(a) != 0)
             return "";
-        pthread_mutex_lock(&a->lock);
         keep_check_msg(a);
-        pthread_mutex_unlock(&a->lock);
+        arena_unlock(a);
     }
     return my_check.msg;
 }
@@ -509,8 +531,10 @@ int fm_stats(struct fm_info *fi, struct fm_stats *st)
     struct fm_arena *a = st ? arena_here(fi) : NULL;
     if (!a)
         return st ? fm_last_error() : EINVAL;
-    pthread_mutex_lock(&a->lock);
-    int err = check_locked(a, &tot);
+    int err = arena_lock(a);
+    if (err)
+        return locked_refused(a, err);
+    err = check_locked(a, &tot);
     keep_check_msg(a);
     tc_unlock_all(&a->tc);
     const struct fmt_superblock *sb = a->heap.sb;
@@ -526,7 +550,7 @@ int fm_stats(struct fm_info *fi, struct fm_stats *st)
     st->punched_bytes = tot.punched_bytes;
     st->generation = sb->sb_generation;
     st->recovered = a->recovered;
-    pthread_mutex_unlock(&a->lock);
+    arena_unlock(a);
     return err;
 }
 
@@ -536,15 +560,16 @@ int fm_walk(struct fm_info *fi, int (*fn)(void *p, size_t size, void *arg), void
     if (!a)
         return fn ? fm_last_error() : EINVAL;
     struct heap *h = &a->heap;
-    int ret = 0;
-    pthread_mutex_lock(&a->lock);
+    int ret = arena_lock(a);
+    if (ret)
+        return locked_refused(a, ret);
     tc_lock_all(&a->tc);
     uint64_t *cached;
     size_t ncached, next_cached = 0;
     if ((ret = tc_collect(&a->tc, &cached, &ncached, a->check_msg, sizeof a->check_msg)) != 0) {
         keep_check_msg(a);
         tc_unlock_all(&a->tc);
-        pthread_mutex_unlock(&a->lock);
+        arena_unlock(a);
         return ret;
     }
     struct chunk_iter it;
@@ -566,7 +591,7 @@ int fm_walk(struct fm_info *fi, int (*fn)(void *p, size_t size, void *arg), void
     free(cached);
     keep_check_msg(a);
     tc_unlock_all(&a->tc);
-    pthread_mutex_unlock(&a->lock);
+    arena_unlock(a);
     return ret;
 }
 
@@ -577,11 +602,13 @@ int fm_trim(struct fm_info *fi, size_t pad)
     if (!a)
         return fm_last_error();
     char why[sizeof a->heap.msg];
-    pthread_mutex_lock(&a->lock);
+    int err = arena_lock(a);
+    if (err)
+        return locked_refused(a, err);
     bool damaged = tc_flush_all(&a->tc, why, sizeof why); /* cached blocks coalesce first */
     op_begin(&a->heap);
     heap_trim(&a->heap, pad, a->page_size, &new_size);
-    int err = op_end(&a->heap, true);
+    err = op_end(&a->heap, true);
     /* Still under the lock: nobody may carve the top before it shrinks.
      * Durable: the shrink commits first, with the caches stopped. */
     bool stop = !err && a->durable;
@@ -591,7 +618,7 @@ int fm_trim(struct fm_info *fi, size_t pad)
         err = fm__arena_shrink(a, new_size);
     if (stop)
         tc_unlock_all(&a->tc);
-    pthread_mutex_unlock(&a->lock);
+    arena_unlock(a);
     if (damaged)
         op_report(&a->heap, FM_ECORRUPT, why);
     return err;

@@ -199,9 +199,16 @@ static int fill_holes(struct fm_arena *a, uint64_t end)
 static int check_options(const struct fm_options *o, uint64_t page, struct fm_options *out)
 {
     *out = o ? *o : (struct fm_options){0};
-    unsigned known = FM_CREATE | FM_EXCL | FM_RDONLY | FM_NOSYNC | FM_NOCACHE | FM_DURABLE;
+    unsigned known = FM_CREATE | FM_EXCL | FM_RDONLY | FM_NOSYNC | FM_NOCACHE | FM_DURABLE |
+                     FM_SHARED;
     if (out->flags & ~known)
         return EINVAL;
+    /* Shared writers write the one shared mapping; a reader or a private
+     * (journalled) mapping is another mode. */
+    if ((out->flags & FM_SHARED) && (out->flags & (FM_RDONLY | FM_DURABLE)))
+        return EINVAL;
+    if ((out->flags & FM_SHARED) && !FM_HAVE_OFD_LOCKS)
+        return ENOTSUP;
     if ((out->flags & FM_RDONLY) && (out->flags & FM_CREATE))
         return EINVAL;
     if ((out->flags & FM_EXCL) && !(out->flags & FM_CREATE))
@@ -269,6 +276,65 @@ static int reserve(struct fm_arena *a, uint64_t want, uint64_t at_least, bool fi
     return 0;
 }
 
+/* ---- shared writers ----------------------------------------------------------
+ *
+ * Who has the file, told by locks that die with their process:
+ *   - an exclusive writer holds the flock exclusive; a reader holds it
+ *     shared and the reader mark; a shared writer holds it shared and the
+ *     writer mark.  A shared writer and a reader each set their own mark
+ *     before they look for the other's, so of two that race at least one
+ *     sees the other and fails with FM_ELOCKED;
+ *   - a shared opener or closer holds the setup mark, exclusive, while it
+ *     decides whether it is the first or the last of the set.  The first
+ *     (its flock could be made exclusive: nobody else has the file) opens
+ *     as an exclusive writer does -- recovery of a dead set included --
+ *     then gives the set its lock (shared_setup) and only then makes its
+ *     flock shared; the last (its flock could be made exclusive again)
+ *     frees the lock and marks the arena clean.  A dead process's flock
+ *     and marks go with it, so a set whose members all died is a fresh set
+ *     to the next opener.
+ * The marks are open-file-description byte locks far past any file's end.
+ */
+#define MARK_SETUP (1ull << 62)
+#define MARK_WRITER (MARK_SETUP + 1)
+#define MARK_READER (MARK_SETUP + 2)
+
+/* Set our mark, then look for the other kind's: FM_ELOCKED if it is there.
+ * A system without the marks has no shared writers either (check_options),
+ * so a reader there needs none. */
+static int mark_and_look(int fd, uint64_t ours, uint64_t theirs)
+{
+    bool held;
+    int err = os_mark_set(fd, ours, false, false);
+    if (!err)
+        err = os_mark_held(fd, theirs, &held);
+    if (err)
+        return err == ENOTSUP && ours == MARK_READER ? 0 : err;
+    return held ? FM_ELOCKED : 0;
+}
+
+/* The flock of an opener: exclusive for a writer, shared for a reader; a
+ * shared writer's, exclusive if it is the first of its set (a->locked_excl),
+ * else shared. */
+static int lock_file(struct fm_arena *a, const struct fm_options *o)
+{
+    bool rdonly = o->flags & FM_RDONLY;
+    int err;
+    if (!(o->flags & FM_SHARED)) {
+        if ((err = os_lock(a->fd, !rdonly)))
+            return err == EWOULDBLOCK ? FM_ELOCKED : err;
+        a->locked_excl = !rdonly;
+        return rdonly ? mark_and_look(a->fd, MARK_READER, MARK_WRITER) : 0;
+    }
+    if ((err = os_mark_set(a->fd, MARK_SETUP, true, true)))
+        return err;
+    err = os_lock(a->fd, true);
+    a->locked_excl = !err;
+    if (err == EWOULDBLOCK && (err = os_lock(a->fd, false)) == EWOULDBLOCK)
+        return FM_ELOCKED; /* an exclusive writer has it */
+    return err ? err : mark_and_look(a->fd, MARK_WRITER, MARK_READER);
+}
+
 /*
  * Open and lock the file.  Whoever locks it must find that the path still
  * names what it locked: a creator that failed may have unlinked it between
@@ -277,7 +343,6 @@ static int reserve(struct fm_arena *a, uint64_t want, uint64_t at_least, bool fi
  */
 static int open_locked(struct fm_arena *a, const char *path, const struct fm_options *o)
 {
-    bool rdonly = o->flags & FM_RDONLY;
     for (int tries = 0;; tries++) {
         uint64_t real;
         int err = open_file(path, o, &a->fd, &a->created_file);
@@ -285,9 +350,8 @@ static int open_locked(struct fm_arena *a, const char *path, const struct fm_opt
             return err;
         if ((err = os_file_size(a->fd, &real)))
             return err == ENODEV ? FM_ENOTFILE : err;
-        if ((err = os_lock(a->fd, !rdonly)))
-            return err == EWOULDBLOCK ? FM_ELOCKED : err;
-        a->locked_excl = !rdonly;
+        if ((err = lock_file(a, o)))
+            return err;
         err = os_same_file(path, a->fd);
         if (err != ESTALE || tries == 100)
             return err;
@@ -381,6 +445,84 @@ static int open_durable(struct fm_arena *a, const char *path, mode_t mode, bool 
     return 0;
 }
 
+/* The heap's view of the mapping at a->base, map_size bytes of it mapped. */
+static void heap_at_base(struct fm_arena *a, uint64_t map_size)
+{
+    a->heap.base = a->base;
+    a->heap.sb = (struct fmt_superblock *)(void *)a->base;
+    a->heap.grow = fm__arena_grow;
+    a->heap.fill = fm__arena_fill;
+    a->heap.punch = fm__arena_punch;
+    a->heap.report = fm__arena_report;
+    a->heap.ctx = a;
+    a->heap.mapped_size = map_size;
+    a->heap.salt = fmt_salt(a->base);
+}
+
+static void shared_view(struct fm_arena *a)
+{
+    a->shared.h = &a->heap;
+    a->shared.fd = a->fd;
+    a->shared.page_size = a->page_size;
+    a->shared.reserved = a->reserved;
+    a->shared.verify = a->verify;
+    a->shared.why = a->check_msg;
+    a->shared.why_len = sizeof a->check_msg;
+}
+
+/* The whole reserved range maps the file, so that what another process
+ * adds is there at once; past the file's end an access is SIGBUS, but the
+ * heap goes only as far as the size in its header. */
+static int map_whole_range(struct fm_arena *a)
+{
+    return os_map_file(a->base, a->reserved, a->fd, 0, false, false);
+}
+
+/*
+ * A shared writer that joins a running set.  The set's first opener
+ * validated and recovered the arena; a later one checks the identity
+ * (it reads the file without the lock: the state changes under it) and
+ * that the set's lock is one it can take.
+ */
+static int join_arena(struct fm_arena *a, const struct fm_options *o)
+{
+    uint64_t page = a->page_size, real;
+    unsigned char hdr[FMT_HEADER_SIZE];
+    int err = os_file_size(a->fd, &real);
+    if (!err && real < FMT_HEADER_SIZE)
+        err = FM_ETRUNCATED;
+    if (!err)
+        err = os_pread(a->fd, hdr, sizeof hdr, 0);
+    if (!err)
+        err = fmt_classify_header(hdr, sizeof hdr, page);
+    if (err)
+        return err;
+    uint64_t map_size = round_up(real, page);
+    a->max_size = o->max_size ? o->max_size : FM_DEFAULT_MAX;
+    if (a->max_size < map_size)
+        a->max_size = map_size;
+    if ((err = reserve(a, a->max_size, map_size, o->max_size != 0)) || (err = map_whole_range(a)))
+        return err;
+    heap_at_base(a, map_size < a->reserved ? map_size : a->reserved);
+    a->heap.fresh = a->heap.mapped_size; /* the first lock rereads it (S3) */
+    shared_view(a);
+    return shared_attach(&a->shared);
+}
+
+/* The first shared writer of a set, once it has opened the arena as an
+ * exclusive writer: the set's lock, the whole range mapped, and then the
+ * flock made shared for the others. */
+static int begin_set(struct fm_arena *a)
+{
+    shared_view(a);
+    int err = shared_setup(&a->shared);
+    if (!err)
+        err = map_whole_range(a);
+    if (!err && (err = os_lock(a->fd, false)) == 0)
+        a->locked_excl = false;
+    return err;
+}
+
 static int open_arena(struct fm_arena *a, const char *path, const struct fm_options *o)
 {
     bool needs_init, rdonly = o->flags & FM_RDONLY;
@@ -389,6 +531,8 @@ static int open_arena(struct fm_arena *a, const char *path, const struct fm_opti
     int err = open_locked(a, path, o);
     if (err)
         return err;
+    if ((o->flags & FM_SHARED) && !a->locked_excl)
+        return join_arena(a, o);
     /* J3: a commit a power cut interrupted is finished before anything is read. */
     bool replayed;
     if ((err = journal_replay(path, a->fd, page, rdonly, &replayed, a->check_msg,
@@ -430,15 +574,7 @@ static int open_arena(struct fm_arena *a, const char *path, const struct fm_opti
     if ((err = os_map_file(a->base, map_size, a->fd, 0, rdonly && !private_view,
                            private_view || a->durable)))
         return err;
-    a->heap.base = a->base;
-    a->heap.sb = (struct fmt_superblock *)(void *)a->base;
-    a->heap.grow = fm__arena_grow;
-    a->heap.fill = fm__arena_fill;
-    a->heap.punch = fm__arena_punch;
-    a->heap.report = fm__arena_report;
-    a->heap.ctx = a;
-    a->heap.mapped_size = map_size;
-    a->heap.salt = fmt_salt(a->base);
+    heap_at_base(a, map_size);
     if (dirty && (err = recover_log(&a->heap, a->fd, page, map_size, private_view || a->durable,
                                     a->verify, a->check_msg, sizeof a->check_msg)))
         return err;
@@ -456,6 +592,13 @@ static int open_arena(struct fm_arena *a, const char *path, const struct fm_opti
         return os_protect_read(a->base, map_size);
     if (rdonly)
         return 0;
+    /* A shared set that died left its lock's block: an exclusive writer
+     * frees it (a clean arena has none); a new set takes it over. */
+    if (a->heap.sb->sb_shared && !(o->flags & FM_SHARED)) {
+        struct shared gone = {.h = &a->heap, .why = a->check_msg, .why_len = sizeof a->check_msg};
+        if ((err = shared_teardown(&gone)))
+            return err;
+    }
 
     if (a->durable)
         return open_durable(a, path, o->mode, dirty, real);
@@ -476,7 +619,7 @@ static int open_arena(struct fm_arena *a, const char *path, const struct fm_opti
         state_unmark_dirty(sb, flags); /* a failed open leaves the file as it was */
         return err;
     }
-    return 0;
+    return (o->flags & FM_SHARED) ? begin_set(a) : 0;
 }
 
 /* The arena lock is held for a few microseconds at a time (a heap
@@ -541,7 +684,7 @@ int fm__arena_open(const char *path, const struct fm_options *opt,
     err = init_lock(&a->lock);
     if (!err && (err = open_arena(a, path, &o)))
         pthread_mutex_destroy(&a->lock);
-    if (!err && !a->rdonly && !(o.flags & FM_NOCACHE) && (err = tc_init(&a->tc, &a->heap, &a->lock, was_inherited, a)))
+    if (!err && !a->rdonly && !(o.flags & (FM_NOCACHE | FM_SHARED)) && (err = tc_init(&a->tc, &a->heap, &a->lock, was_inherited, a)))
         pthread_mutex_destroy(&a->lock);
     if (err) {
         fm__set_last_detail(err, a->check_msg);
@@ -561,6 +704,8 @@ int fm__arena_open(const char *path, const struct fm_options *opt,
         free(a);
         return err;
     }
+    if (o.flags & FM_SHARED)
+        os_mark_clear(a->fd, MARK_SETUP); /* the next opener or closer may decide */
     a->pub.mem = a->base;
     *out = a;
     return 0;
@@ -601,7 +746,7 @@ int fm__arena_grow(void *arena, uint64_t min_size, uint64_t *new_size)
      * Growth is geometric, so this sync is rare. */
     if (!err && !a->nosync && !a->durable && !os_break_ordering)
         err = os_fdatasync(a->fd); /* durable: the commit's apply syncs the size */
-    if (!err) {
+    if (!err && !a->shared.blk) { /* shared: the whole range is mapped already */
         log_crashpoint();
         err = os_map_file(a->base + cur, target - cur, a->fd, cur, false, a->durable);
     }
@@ -713,7 +858,8 @@ int fm__arena_shrink(struct fm_arena *a, uint64_t new_size)
         err = os_truncate(a->fd, new_size);
     if (err)
         return err; /* the file just stays larger; the next open trims it */
-    os_unmap_to_reserve(a->base + new_size, cur - new_size);
+    if (!a->shared.blk) /* shared: the range stays the file's, for its next growth */
+        os_unmap_to_reserve(a->base + new_size, cur - new_size);
     a->heap.mapped_size = new_size;
     /* Regrowing past new_size reads zeros again. */
     if (a->heap.fresh > new_size)
@@ -870,26 +1016,64 @@ int fm__arena_commit(struct fm_arena *a)
     return commit(a, false);
 }
 
+/* The clean close of a writer that is alone: sync, the clean mark, sync it. */
+static int close_clean(struct fm_arena *a)
+{
+    struct fmt_superblock *sb = a->heap.sb;
+    fm_assert(sb->sb_log_count == 0);
+    int err = a->nosync ? 0 : fm__arena_sync(a);
+    if (!err) {
+        state_mark_clean(sb);
+        if (!a->nosync && !(err = os_msync(a->base, a->page_size)))
+            err = os_fdatasync(a->fd);
+        if (err) /* not known durable: let the next open check it */
+            store_flags(sb, sb->sb_state_flags | SB_DIRTY);
+    }
+    return err;
+}
+
+/*
+ * A shared writer's close ("shared writers" above).  It syncs what it
+ * wrote; if its flock can be made exclusive it is the last of its set:
+ * it takes the lock once more (a member that died holding it is repaired
+ * first), frees the lock's block and closes as an exclusive writer does.
+ * A failed conversion gives up the flock (flock(2)), which only the close
+ * that follows needs anyway; the setup mark keeps a new opener out until
+ * then.  A lock left unrecoverable leaves the arena dirty, for the next
+ * fresh set's recovery to judge.
+ */
+static int close_shared(struct fm_arena *a)
+{
+    int err = os_mark_set(a->fd, MARK_SETUP, true, true);
+    if (err)
+        return err; /* the descriptor's close gives up the rest */
+    int lerr = shared_lock(&a->shared);
+    if (!lerr) {
+        if (!a->nosync)
+            err = fm__arena_sync(a);
+        shared_unlock(&a->shared);
+    }
+    if (lerr || os_lock(a->fd, true) != 0)
+        return err ? err : lerr;
+    if ((lerr = shared_lock(&a->shared)) != 0)
+        return lerr;
+    shared_unlock(&a->shared); /* nobody else can take it now */
+    int terr = shared_teardown(&a->shared);
+    return terr ? terr : close_clean(a);
+}
+
 int fm__arena_close(struct fm_arena *a)
 {
     int err = 0;
-    if (a->durable) {
+    if (a->shared.blk) {
+        err = close_shared(a);
+    } else if (a->durable) {
         /* The clean state is the last commit; then the journal goes. */
         state_mark_clean(a->heap.sb);
         err = commit(a, true);
         durable_drop(a);
     } else if (!a->rdonly) {
-        struct fmt_superblock *sb = a->heap.sb;
-        fm_assert(sb->sb_log_count == 0);
-        if (!a->nosync)
-            err = fm__arena_sync(a);
-        if (!err) {
-            state_mark_clean(sb);
-            if (!a->nosync && !(err = os_msync(a->base, a->page_size)))
-                err = os_fdatasync(a->fd);
-            if (err) /* not known durable: let the next open check it */
-                store_flags(sb, sb->sb_state_flags | SB_DIRTY);
-        }
+        err = close_clean(a);
     }
     os_unmap(a->base, a->reserved);
     os_close(a->fd);

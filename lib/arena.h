@@ -7,7 +7,12 @@
  *   - mapped >= sb_file_size; the file has real blocks for [0, mapped)
  *     (growth allocates them, so a full disk fails a growth, not a store);
  *   - a read-write arena holds an exclusive flock and has SB_DIRTY set in
- *     the file until fm_close() has synced it.
+ *     the file until fm_close() has synced it;
+ *   - an FM_SHARED arena holds a shared flock and the writer mark
+ *     (arena.c, "shared writers"), maps the file over its whole reserved
+ *     range (growth by any process is there at once), and takes the lock in
+ *     the file (shared.h) instead of `lock`; SB_DIRTY stays set until the
+ *     last of its set closes.
  */
 #ifndef FM_ARENA_H
 #define FM_ARENA_H
@@ -20,6 +25,7 @@
 #include "fmalloc.h"
 #include "heap.h"
 #include "journal.h"
+#include "shared.h"
 #include "tcache.h"
 
 #define FM_PUNCH_QUEUE 64 /* frees waiting to punch; a full queue syncs */
@@ -46,6 +52,7 @@ struct fm_arena {
     uint64_t reserved;           /* bytes of address space reserved at base */
     uint64_t max_size;           /* most the file may grow to */
     struct tc_pool tc;           /* the thread caches (tcache.h); tc.caches NULL if none */
+    struct shared shared;        /* FM_SHARED: the lock in the file (shared.h); shared.blk NULL if not */
     unsigned forks;              /* the process's fork count at open: another is a child's (api.c) */
     struct heap heap;
     /* Frees whose punch waits for the sync that makes them durable
@@ -66,6 +73,41 @@ struct fm_arena {
 static inline struct fm_arena *arena_of(struct fm_info *fi)
 {
     return (struct fm_arena *)(void *)fi;
+}
+
+/* The arena lock around every operation: the file's for an FM_SHARED
+ * arena (shared.h), else the process's.  0, or (shared) why no operation
+ * may run: the caller returns that error. */
+static inline int arena_lock(struct fm_arena *a)
+{
+    if (a->shared.blk)
+        return shared_lock(&a->shared);
+    pthread_mutex_lock(&a->lock);
+    return 0;
+}
+
+static inline void arena_unlock(struct fm_arena *a)
+{
+    if (a->shared.blk)
+        shared_unlock(&a->shared);
+    else
+        pthread_mutex_unlock(&a->lock);
+}
+
+/* Does offset off lie in the file as this process may see it without the
+ * lock?  In a shared arena another process may have grown it since this
+ * one last held the lock: the header's size says (the word is read
+ * without the lock, so a growth just begun may be missed -- and then the
+ * offset is not one any process was given yet). */
+static inline bool arena_covers(struct fm_arena *a, uint64_t off)
+{
+    if (fm_likely(off < a->heap.mapped_size))
+        return true;
+    if (!a->shared.blk)
+        return false;
+    uint64_t f = atomic_load_explicit((_Atomic uint64_t *)(void *)&a->heap.sb->sb_file_size,
+                                      memory_order_relaxed);
+    return off < f && off < a->reserved;
 }
 
 /* fork() count of this process, bumped in every child (api.c). */

@@ -13,7 +13,7 @@ int locked_end(struct fm_arena *a, bool ok)
     char waf[160];
     bool late = op_take_notice(&a->heap, waf, sizeof waf);
     if (!err) {
-        pthread_mutex_unlock(&a->lock);
+        arena_unlock(a);
         if (fm_unlikely(late))
             op_report(&a->heap, FM_ECORRUPT, waf);
         return 0;
@@ -21,7 +21,7 @@ int locked_end(struct fm_arena *a, bool ok)
     /* The handler runs without the lock: copy the message it reads. */
     char msg[sizeof a->heap.msg];
     memcpy(msg, a->heap.msg, sizeof msg);
-    pthread_mutex_unlock(&a->lock);
+    arena_unlock(a);
     if (fm_unlikely(late))
         op_report(&a->heap, FM_ECORRUPT, waf);
     if (err == FM_EBADPTR || err == FM_ECORRUPT)

@@ -47,11 +47,18 @@ static FM_INLINE struct fm_arena *writable(struct fm_info *fi)
     return a;
 }
 
-/* Take the lock and begin one operation (op.h). */
-static inline void locked_begin(struct fm_arena *a)
+/* Take the lock and begin one operation (op.h): true, or false with the
+ * thread's last error set (a shared arena whose lock cannot be taken:
+ * shared.h) and nothing to end. */
+static inline bool locked_begin(struct fm_arena *a)
 {
-    pthread_mutex_lock(&a->lock);
+    int err = arena_lock(a);
+    if (fm_unlikely(err)) {
+        fm__set_last_detail(err, a->check_msg);
+        return false;
+    }
     op_begin(&a->heap);
+    return true;
 }
 
 /* End it (commit if it succeeded, else roll back), unlock, report: 0 or

@@ -241,6 +241,20 @@ static int check_tree_node(struct checker *k, unsigned i, uint64_t t, uint64_t p
     return 0;
 }
 
+/* sb_shared, when set, names an allocated block that can hold the lock
+ * (format.h): a chunk head that passes its tag is one the walk found. */
+static int check_shared_block(struct checker *k)
+{
+    uint64_t p = k->sb->sb_shared, c = p - CH_PAYLOAD;
+    uint64_t head = p % CH_ALIGN || p < FMT_HEAP_OFF + CH_PAYLOAD ||
+                    p >= k->sb->sb_file_size ? 0 : rd(k, c + F_HEAD);
+    if (!ch_head_ok(c, head, k->salt) || !(head & CH_CINUSE) ||
+        (head & CH_SIZE_MASK) < sizeof(struct fmt_shared) + CH_OVERHEAD)
+        return bad(k, "sb_shared %llu names no allocated block of %zu bytes",
+                   (unsigned long long)p, sizeof(struct fmt_shared));
+    return 0;
+}
+
 /* The whole check, for either kind of checker. */
 static int check_all(struct checker k, uint64_t mapped_size, struct heap_totals *tot)
 {
@@ -257,6 +271,8 @@ static int check_all(struct checker k, uint64_t mapped_size, struct heap_totals 
     if (err)
         return err;
     if ((err = walk_chunks(&k, tot)))
+        goto out;
+    if (sb->sb_shared && (err = check_shared_block(&k)))
         goto out;
     k.seen = calloc(k.nfree ? k.nfree : 1, 1);
     if (!k.seen) {

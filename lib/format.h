@@ -86,7 +86,8 @@ struct fmt_superblock {
     uint32_t sb_smallmap;        /* 176 bit i: small bin i non-empty */
     uint32_t sb_treemap;         /* 180 bit i: tree bin i non-empty */
     uint64_t sb_names;           /* 184 name directory: its table block, 0 = none (names.c) */
-    uint64_t sb_state_reserved[4]; /* 192 zero */
+    uint64_t sb_shared;          /* 192 shared-writer block's payload while FM_SHARED opens run, else 0 */
+    uint64_t sb_state_reserved[3]; /* 200 zero */
     uint64_t sb_smallbins[FMT_NSMALLBINS]; /* 224 heads of free lists, chunk offsets */
     uint64_t sb_treebins[FMT_NTREEBINS];   /* 480 roots of size tries */
     uint64_t sb_log_count;       /* 736 valid records in sb_log; 0 = no operation in flight */
@@ -108,7 +109,8 @@ _Static_assert(offsetof(struct fmt_superblock, sb_state_flags) == 152, "layout")
 _Static_assert(offsetof(struct fmt_superblock, sb_top) == 160, "layout");
 _Static_assert(offsetof(struct fmt_superblock, sb_smallmap) == 176, "layout");
 _Static_assert(offsetof(struct fmt_superblock, sb_names) == 184, "layout");
-_Static_assert(offsetof(struct fmt_superblock, sb_state_reserved) == 192, "layout");
+_Static_assert(offsetof(struct fmt_superblock, sb_shared) == 192, "layout");
+_Static_assert(offsetof(struct fmt_superblock, sb_state_reserved) == 200, "layout");
 _Static_assert(offsetof(struct fmt_superblock, sb_smallbins) == 224, "layout");
 _Static_assert(offsetof(struct fmt_superblock, sb_treebins) == 480, "layout");
 _Static_assert(offsetof(struct fmt_superblock, sb_log_count) == 736, "layout");
@@ -150,6 +152,39 @@ struct fmt_name_entry {
     char ne_name[];       /* 24 the name and a NUL */
 };
 _Static_assert(offsetof(struct fmt_name_entry, ne_name) == 24, "layout");
+
+/*
+ * The shared-writer block (lib/shared.c): while processes have the arena
+ * open with FM_SHARED, sb_shared is the payload offset of an ordinary
+ * allocated block holding the arena lock they all take.  The first opener
+ * of a fresh set allocates it (or takes over one a dead set left); the last
+ * closer frees it, so a clean arena has sb_shared == 0 and reads exactly as
+ * one no shared opener ever used.  Its words are not undo-logged: only the
+ * lock's holder writes them, and a fresh set initialises them again.
+ *   - sh_abi names the lock's layout: FMT_SHARED_ABI_* of the C library
+ *     with the size of its pthread_mutex_t in the low 16 bits; an opener
+ *     built on another refuses the arena (ENOTSUP) rather than misread it;
+ *   - sh_mutex is a process-shared, robust pthread mutex: when its holder
+ *     dies, the next locker rolls back the dead holder's logged operation;
+ *   - sh_holder is the pid of the last process that held it (a process
+ *     that finds another's pid there rereads what it keeps of the heap).
+ */
+#define FMT_SHARED_MAGIC 0x4445524148534d46ull /* "FMSHARED" read little-endian */
+#define FMT_SHARED_ABI_GLIBC (1u << 16)
+#define FMT_SHARED_ABI_OTHER (2u << 16)
+#define FMT_SHARED_MUTEX_MAX 64u
+
+struct fmt_shared {
+    uint64_t sh_magic;    /*  0 FMT_SHARED_MAGIC */
+    uint32_t sh_abi;      /*  8 lock layout: C library << 16 | sizeof(pthread_mutex_t) */
+    uint32_t sh_pad;      /* 12 zero */
+    uint64_t sh_repairs;  /* 16 dead holders rolled back since the set began */
+    uint64_t sh_holder;   /* 24 pid of the last holder */
+    uint64_t sh_reserved[4]; /* 32 zero */
+    unsigned char sh_mutex[FMT_SHARED_MUTEX_MAX]; /* 64 the lock */
+};
+_Static_assert(offsetof(struct fmt_shared, sh_mutex) == 64, "layout");
+_Static_assert(sizeof(struct fmt_shared) == 128, "layout");
 
 /*
  * Heap chunks (boundary tags), all offsets and sizes multiples of 16:

@@ -53,5 +53,6 @@ void log_rollback(char *base)
          * rollback itself recoverable: the rest is still to undo. */
         sb->sb_log_count = n;
         atomic_signal_fence(memory_order_seq_cst);
+        log_crashpoint(); /* a rollback cut short is finished by the next (shared.h S2) */
     }
 }

@@ -262,7 +262,8 @@ static int name_op(struct fm_info *fi, const char *name, size_t *len, struct fm_
         return EINVAL;
     }
     *out = a;
-    locked_begin(a);
+    if (!locked_begin(a))
+        return fm_last_error();
     return 0;
 }
 
@@ -315,8 +316,12 @@ int fm_name_lookup(struct fm_info *fi, const char *name, fm_off_t *off)
     struct heap *h = &a->heap;
     struct dir d;
     struct probe pr = {0, 0, false};
-    pthread_mutex_lock(&a->lock);
-    int err = dir_open(h, &d);
+    int err = arena_lock(a);
+    if (err) {
+        fm__set_last_detail(err, a->check_msg);
+        return err;
+    }
+    err = dir_open(h, &d);
     if (!err && d.tbl)
         err = dir_find(&d, name, len, XXH3_64bits(name, len), &pr);
     if (!err && pr.entry)
@@ -324,7 +329,7 @@ int fm_name_lookup(struct fm_info *fi, const char *name, fm_off_t *off)
     else if (!err)
         err = ENOENT;
     h->err = 0;
-    pthread_mutex_unlock(&a->lock);
+    arena_unlock(a);
     if (err)
         fm__set_last_error(err);
     return err;
@@ -340,8 +345,12 @@ int fm_name_iterate(struct fm_info *fi, int (*fn)(const char *name, fm_off_t off
     struct fm_arena *a = arena_of(fi);
     struct heap *h = &a->heap;
     struct dir d;
-    pthread_mutex_lock(&a->lock);
-    int err = dir_open(h, &d);
+    int err = arena_lock(a);
+    if (err) {
+        fm__set_last_detail(err, a->check_msg);
+        return err;
+    }
+    err = dir_open(h, &d);
     for (uint64_t i = 0; !err && i < d.nslots; i++) {
         uint64_t e = hw(h, d.tbl + NT_HDR + 8 * i);
         if (e == 0 || e == FMT_NAMES_TOMB)
@@ -351,7 +360,7 @@ int fm_name_iterate(struct fm_info *fi, int (*fn)(const char *name, fm_off_t off
             err = fn(h->base + e + NE_HDR, hw(h, e + NE_(ne_target)), arg);
     }
     h->err = 0;
-    pthread_mutex_unlock(&a->lock);
+    arena_unlock(a);
     return err;
 }
 

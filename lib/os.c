@@ -6,8 +6,8 @@
  * matter for crash and disk-full behaviour.
  */
 #include "fm_config.h"
-#if FM_HAVE_FALLOCATE || FM_HAVE_PUNCH_HOLE || FM_HAVE_SEEK_DATA
-#define _GNU_SOURCE /* fallocate(2), FALLOC_FL_*, SEEK_DATA/SEEK_HOLE are extensions */
+#if FM_HAVE_FALLOCATE || FM_HAVE_PUNCH_HOLE || FM_HAVE_SEEK_DATA || FM_HAVE_OFD_LOCKS
+#define _GNU_SOURCE /* fallocate(2), FALLOC_FL_*, SEEK_DATA/SEEK_HOLE, F_OFD_* are extensions */
 #endif
 #include "os.h"
 
@@ -182,6 +182,69 @@ int os_lock(int fd, bool exclusive)
     while (r != 0 && errno == EINTR);
     return r == 0 ? 0 : errno;
 }
+
+void os_unlock(int fd)
+{
+    (void)flock(fd, LOCK_UN);
+}
+
+#if FM_HAVE_OFD_LOCKS
+static struct flock mark_at(uint64_t off, short type)
+{
+    struct flock fl;
+    memset(&fl, 0, sizeof fl); /* l_pid must be 0 for the OFD commands */
+    fl.l_type = type;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = (off_t)off;
+    fl.l_len = 1;
+    return fl;
+}
+
+int os_mark_set(int fd, uint64_t off, bool exclusive, bool wait)
+{
+    struct flock fl = mark_at(off, exclusive ? F_WRLCK : F_RDLCK);
+    int r;
+    do
+        r = fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
+    while (r != 0 && errno == EINTR);
+    if (r == 0)
+        return 0;
+    return errno == EACCES || errno == EAGAIN ? EWOULDBLOCK : errno;
+}
+
+void os_mark_clear(int fd, uint64_t off)
+{
+    struct flock fl = mark_at(off, F_UNLCK);
+    (void)fcntl(fd, F_OFD_SETLK, &fl);
+}
+
+int os_mark_held(int fd, uint64_t off, bool *held)
+{
+    struct flock fl = mark_at(off, F_WRLCK); /* conflicts with any other mark */
+    if (fcntl(fd, F_OFD_GETLK, &fl) != 0)
+        return errno;
+    *held = fl.l_type != F_UNLCK;
+    return 0;
+}
+#else
+int os_mark_set(int fd, uint64_t off, bool exclusive, bool wait)
+{
+    (void)fd, (void)off, (void)exclusive, (void)wait;
+    return ENOTSUP;
+}
+
+void os_mark_clear(int fd, uint64_t off)
+{
+    (void)fd, (void)off;
+}
+
+int os_mark_held(int fd, uint64_t off, bool *held)
+{
+    (void)fd, (void)off;
+    *held = false;
+    return ENOTSUP;
+}
+#endif
 
 /* Reads into rbuf, or writes wbuf when rbuf is NULL, all len bytes at off:
  * the one loop both calls need (EINTR retried, short transfers resumed). */

@@ -81,6 +81,18 @@ int os_file_size(int fd, uint64_t *size);
 int os_same_file(const char *path, int fd);
 /* Non-blocking flock: EWOULDBLOCK if someone else holds a conflicting lock. */
 int os_lock(int fd, bool exclusive);
+/* Give up the flock (a failed conversion may already have: flock(2)). */
+void os_unlock(int fd);
+/* Byte locks of the open file description (fcntl F_OFD_*), on one byte at
+ * `off` (beyond any real file size: they mark, they guard no data).  They
+ * belong to the description, as flock does: a fork shares them, the last
+ * close drops them.  ENOTSUP where the system has none.
+ * os_mark_set: take a shared (or, exclusive, a sole) mark; `wait` blocks for
+ * it, else EWOULDBLOCK.  os_mark_clear drops it.  os_mark_held: does some
+ * other description hold a mark there (*held), shared or not? */
+int os_mark_set(int fd, uint64_t off, bool exclusive, bool wait);
+void os_mark_clear(int fd, uint64_t off);
+int os_mark_held(int fd, uint64_t off, bool *held);
 
 int os_pread(int fd, void *buf, size_t len, uint64_t off);
 int os_pwrite(int fd, const void *buf, size_t len, uint64_t off);

@@ -92,7 +92,7 @@ CI_EXTRA_BESIDE=${CI_EXTRA_BESIDE:-1}
 # --ops, is added to tsan's).  debug3 leaves out 'heap' and 'random': a heap
 # check after each of their hundreds of thousands of operations takes many
 # minutes; the rest, ~25 s.
-TSAN_TESTS=(heap tcache compat_threads misuse)
+TSAN_TESTS=(heap tcache compat_threads misuse shared)
 DEBUG3_TESTS=(invariants tcache format_doc layers static_names api_names api_names_catch
     open lock create_race misuse punch regress version names)
 

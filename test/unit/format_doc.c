@@ -117,6 +117,7 @@ static void print_superblock(void)
     SB_FIELD(sb_smallmap);
     SB_FIELD(sb_treemap);
     SB_FIELD(sb_names);
+    SB_FIELD(sb_shared);
     SB_ARRAY(sb_state_reserved);
     SB_ARRAY(sb_smallbins);
     SB_ARRAY(sb_treebins);
@@ -191,6 +192,10 @@ static void print_constants(void)
     CONST_HEX64(FMT_NAMES_MAGIC);
     CONST_DEC(FMT_NAMES_TOMB);
     CONST_DEC(FMT_NAMES_MIN_SLOTS);
+    CONST_HEX64(FMT_SHARED_MAGIC);
+    CONST_HEX(FMT_SHARED_ABI_GLIBC);
+    CONST_HEX(FMT_SHARED_ABI_OTHER);
+    CONST_DEC(FMT_SHARED_MUTEX_MAX);
     CONST_DEC(FM_NAME_MAX);
     CONST_DEC(CH_MARKER_OFF);
     CONST_DEC(TC_MAX_CHUNK);
