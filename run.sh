@@ -73,6 +73,34 @@ build() { # build DIR [meson options...]
     ninja -C "$dir" >/dev/null
 }
 
+# Two producers and a consumer share a queue, each its own process; one
+# producer is killed with kill -9 in the middle; a drain takes the rest.
+# What is printed does not depend on the timing, only the counts do.
+mpqueue_demo() {
+    local d=$1 mq=build/examples/mpqueue
+    local q=$d/queue.fm alice bob consumer put
+    echo "== examples/mpqueue: producers alice and bob and a consumer share a queue; alice gets kill -9"
+    $mq "$q" produce 30 alice --pause 10 >"$d/alice.out" &
+    alice=$!
+    $mq "$q" produce 30 bob --pause 10 --quiet >"$d/bob.out" &
+    bob=$!
+    $mq "$q" consume 20 --pause 5 --quiet >"$d/consumer.out" &
+    consumer=$!
+    sleep 0.15
+    kill -9 $alice 2>/dev/null || true
+    wait $alice 2>/dev/null || true
+    wait $bob
+    wait $consumer
+    $mq "$q" drain --quiet >"$d/drain.out"
+    put=$(grep -c '^put ' "$d/alice.out" || true)
+    echo "alice: put $put of 30 messages, then was killed"
+    echo "bob: $(cat "$d/bob.out")"
+    echo "consumer: $(cat "$d/consumer.out")"
+    echo "drain: $(cat "$d/drain.out")"
+    echo "reported put: $((put + 30)); taken: $(($(cut -d' ' -f2 "$d/consumer.out") + $(cut -d' ' -f2 "$d/drain.out")))"
+    $mq "$q" stats | grep -E '^(ready|in flight)'
+}
+
 demo() {
     install_missing "${BASE_PKGS[@]}"
     build build
@@ -89,6 +117,7 @@ demo() {
     build/examples/kv "$d/kv.fm" list
     build/examples/kv "$d/kv.fm" get heap
     build/examples/kv "$d/kv.fm" stats
+    mpqueue_demo "$d"
     if [ -x build/tools/fmtool ]; then
         echo "== fmtool: the kv arena's heap"
         build/tools/fmtool info "$d/kv.fm"
