@@ -506,7 +506,14 @@ static int join_arena(struct fm_arena *a, const struct fm_options *o)
     heap_at_base(a, map_size < a->reserved ? map_size : a->reserved);
     a->heap.fresh = a->heap.mapped_size; /* the first lock rereads it (S3) */
     shared_view(a);
-    return shared_attach(&a->shared);
+    if ((err = shared_attach(&a->shared)))
+        return err;
+    /* Taken once before the open returns: an operation a dead member left
+     * half-done is rolled back before this process reads anything (S2). */
+    if ((err = shared_lock(&a->shared)))
+        return err;
+    shared_unlock(&a->shared);
+    return 0;
 }
 
 /* The first shared writer of a set, once it has opened the arena as an

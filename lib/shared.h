@@ -15,7 +15,10 @@
  *   S3 what a process keeps of the heap in its own memory (the mapped
  *      size, the fresh mark, the poison notes) is reread whenever another
  *      process held the lock since (sh_holder is not its pid), so nothing
- *      another process changed is trusted from memory.
+ *      another process changed is trusted from memory;
+ *   S4 no waiter sleeps for good: a waiter looks at the lock again every
+ *      few milliseconds, because the wake-up an unlock sends may go to a
+ *      waiter that is killed before it takes the lock (shared.c).
  */
 #ifndef FM_SHARED_H
 #define FM_SHARED_H

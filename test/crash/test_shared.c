@@ -164,6 +164,10 @@ static void child_ops(struct fm_info *fi)
     fm_free_from(fi, slot(fi, CHILD_FIRST));
 }
 
+/* Arm the child's crash points before its fm_open, whose lock repairs a
+ * dead member's operation before the open returns. */
+static bool arm_at_open;
+
 /* Fork a child that joins the set and runs `ops` armed to end at step k
  * (0: count only).  Its exit status; *steps, the steps it counted (when
  * it ran to the end: through a pipe). */
@@ -177,9 +181,12 @@ static int run_child(long k, void (*ops)(struct fm_info *), long *steps)
     if (pid == 0) {
         close(fds[0]);
         struct fm_info *fi = NULL;
+        if (arm_at_open)
+            fm__cp_arm(k);
         if (fm_open(path, &shared, &fi) != 0)
             _exit(3);
-        fm__cp_arm(k);
+        if (!arm_at_open)
+            fm__cp_arm(k);
         ops(fi);
         long n = fm__cp_disarm();
         if (write(fds[1], &n, sizeof n) != (ssize_t)sizeof n)
@@ -265,7 +272,8 @@ static void die_mid_operation(struct fm_info *fi)
     require_true(fm_realloc_to(fi, slot(fi, CHILD_FIRST), 3u << 20) != NULL);
 }
 
-/* The next member's first call repairs: count or die inside it. */
+/* The next member's open repairs (armed there: arm_at_open); its call
+ * finds nothing left to do. */
 static void repair_by_check(struct fm_info *fi)
 {
     (void)fm_check(fi);
@@ -287,7 +295,9 @@ static void test_death_during_repair(void)
         repair_target = ops_steps - 1; /* the log at its fullest */
         require_eq(run_child(0, die_mid_operation, NULL), FM_CP_EXIT);
         long counted = 0;
+        arm_at_open = true;
         int st = run_child(k, repair_by_check, &counted);
+        arm_at_open = false;
         if (st == 0) {
             repair_steps = counted;
             check_after(fi, "repair finished", k);
