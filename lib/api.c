@@ -100,6 +100,14 @@ static int block_of(struct fm_arena *a, const void *p, uint64_t *off)
     int err = heap_validate_block(&a->heap, *off);
     if (err)
         return err;
+    /* fm_walk shows it, but it is the shared writers' lock: freeing it
+     * would pull the lock from under every process of the set. */
+    if (fm_unlikely(*off == a->heap.sb->sb_shared)) {
+        heap_failf(&a->heap, FM_EBADPTR,
+                   "pointer at offset %llu is the shared writers' lock block, not the caller's",
+                   (unsigned long long)*off);
+        return FM_EBADPTR;
+    }
     /* A block holding its thread-cache marker was freed into a cache --
      * if a cache's list says so.  The lists are the truth: the marker lives
      * in bytes a user could have written (and so do the lists' links: a

@@ -166,8 +166,9 @@ _Static_assert(offsetof(struct fmt_name_entry, ne_name) == 24, "layout");
  *     built on another refuses the arena (ENOTSUP) rather than misread it;
  *   - sh_mutex is a process-shared, robust pthread mutex: when its holder
  *     dies, the next locker rolls back the dead holder's logged operation;
- *   - sh_holder is the pid of the last process that held it (a process
- *     that finds another's pid there rereads what it keeps of the heap).
+ *   - sh_holder says which open last held it: its pid << 24 | the open's
+ *     number in that process (an open that finds another's there rereads
+ *     what it keeps of the heap).
  */
 #define FMT_SHARED_MAGIC 0x4445524148534d46ull /* "FMSHARED" read little-endian */
 #define FMT_SHARED_ABI_GLIBC (1u << 16)
@@ -179,7 +180,7 @@ struct fmt_shared {
     uint32_t sh_abi;      /*  8 lock layout: C library << 16 | sizeof(pthread_mutex_t) */
     uint32_t sh_pad;      /* 12 zero */
     uint64_t sh_repairs;  /* 16 dead holders rolled back since the set began */
-    uint64_t sh_holder;   /* 24 pid of the last holder */
+    uint64_t sh_holder;   /* 24 last holder: pid << 24 | its open's number */
     uint64_t sh_reserved[4]; /* 32 zero */
     unsigned char sh_mutex[FMT_SHARED_MUTEX_MAX]; /* 64 the lock */
 };

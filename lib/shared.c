@@ -38,6 +38,16 @@ static uint32_t lock_abi(void)
 #endif
 }
 
+/* Who holds the lock, for S3: an open, not a process -- two opens of one
+ * arena in one process keep two views of it.  The pid, and the open's
+ * number in its process. */
+static uint64_t holder_token(void)
+{
+    static atomic_uint opens;
+    unsigned n = atomic_fetch_add_explicit(&opens, 1, memory_order_relaxed) + 1;
+    return (uint64_t)getpid() << 24 | (n & 0xffffffu);
+}
+
 static pthread_mutex_t *mutex_of(struct shared *s)
 {
     return (pthread_mutex_t *)(void *)s->blk->sh_mutex;
@@ -57,7 +67,7 @@ int shared_setup(struct shared *s)
 {
     struct heap *h = s->h;
     uint64_t p = h->sb->sb_shared;
-    s->pid = (uint64_t)getpid();
+    s->me = holder_token();
     op_begin(h);
     s->blk = block_at(s, p);
     h->err = 0; /* a block that fails is replaced, not reported */
@@ -92,7 +102,7 @@ int shared_setup(struct shared *s)
     if (err)
         return err;
     b->sh_abi = lock_abi();
-    b->sh_holder = s->pid;
+    b->sh_holder = s->me;
     /* The magic last: a block without it is never attached to. */
     atomic_thread_fence(memory_order_release);
     b->sh_magic = FMT_SHARED_MAGIC;
@@ -121,8 +131,8 @@ int shared_attach(struct shared *s)
         return ENOTSUP;
     }
     s->blk = b;
-    s->pid = (uint64_t)getpid();
-    s->reread = true; /* a pid seen before may be a dead process's, reused */
+    s->me = holder_token();
+    s->reread = true; /* a token seen before may be a dead process's: pids are reused */
     return 0;
 }
 
@@ -164,7 +174,7 @@ static void reread(struct shared *s)
     h->fresh = fsize;       /* bytes past the end read zero when it grows */
     memset(h->poisoned, 0, sizeof h->poisoned);
     h->waf_block = 0;
-    s->blk->sh_holder = s->pid;
+    s->blk->sh_holder = s->me;
     s->reread = false;
 }
 
@@ -254,7 +264,7 @@ int shared_lock(struct shared *s)
     } else if (fm_unlikely(err)) {
         return err;
     }
-    if (fm_unlikely(s->reread || s->blk->sh_holder != s->pid)) {
+    if (fm_unlikely(s->reread || s->blk->sh_holder != s->me)) {
         reread(s);
         if (fm_unlikely(s->h->sb->sb_file_size > s->reserved)) {
             s->reread = true; /* and every lock after this one checks again */

@@ -14,7 +14,7 @@
  *      runs again in this set (the mutex is left unrecoverable);
  *   S3 what a process keeps of the heap in its own memory (the mapped
  *      size, the fresh mark, the poison notes) is reread whenever another
- *      process held the lock since (sh_holder is not its pid), so nothing
+ *      open held the lock since (sh_holder is not its token), so nothing
  *      another process changed is trusted from memory;
  *   S4 no waiter sleeps for good: a waiter looks at the lock again every
  *      few milliseconds, because the wake-up an unlock sends may go to a
@@ -37,7 +37,7 @@ struct shared {
     int fd;
     uint64_t page_size;
     uint64_t reserved;        /* bytes of address space mapped at h->base */
-    uint64_t pid;
+    uint64_t me;              /* this open's sh_holder token (shared.c) */
     bool reread;              /* the next lock rereads the heap (S3) */
     recover_verify_fn verify; /* what a repair checks beside the heap */
     char *why;                /* a failed repair says why here (the arena's check_msg) */

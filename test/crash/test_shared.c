@@ -101,6 +101,11 @@ static long walked_blocks(struct fm_info *fi)
     return blocks;
 }
 
+static void quiet_handler(struct fm_info *fi, int err, const char *msg, void *arg)
+{
+    (void)fi, (void)err, (void)msg, (void)arg;
+}
+
 /* ---- who opens beside whom ----------------------------------------------- */
 
 static void test_exclusion(void)
@@ -126,6 +131,18 @@ static void test_exclusion(void)
     expect_true(fm_offset(b, q + 100) == *slot(b, 0) + 100);
     fm_free_from(b, slot(b, 0));
     expect_eq(*slot(a, 0), 0);
+
+    /* The lock's block is the set's, not the caller's: fm_walk shows it,
+     * fm_free and fm_realloc refuse it. */
+    void *lock_block = fm_pointer(a, (fm_off_t)HDR_SHARED());
+    fm_set_error_handler(a, quiet_handler, NULL);
+    fm_free(a, lock_block);
+    expect_eq(fm_last_error(), FM_EBADPTR);
+    expect_true(fm_realloc(a, lock_block, 4000) == NULL);
+    expect_eq(fm_last_error(), FM_EBADPTR);
+    if (!expect_eq(fm_check(b), 0))
+        fprintf(stderr, "  %s\n", fm_check_message(b));
+    expect_eq((long long)HDR_SHARED(), (long long)fm_offset(a, lock_block));
 
     expect_eq(fm_close(a), 0);
     expect_true(HDR_DIRTY()); /* b still has it */
