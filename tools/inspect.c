@@ -100,6 +100,30 @@ static void report_journal(struct report *r, const char *file, uint64_t page)
                  (unsigned long long)last.jr_npages, (unsigned long long)last.jr_file_size);
 }
 
+/* FM_SHARED: the block of a set of shared writers (format.md), read as it
+ * is on disk; in text, only when there is one. */
+static void report_shared(struct report *r, const char *file, uint64_t off, uint64_t real)
+{
+    rep_u64(r, "shared_block", NULL, off);
+    if (!off || r->json)
+        return;
+    struct fmt_shared b;
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    bool got = fd >= 0 && off <= real && real - off >= sizeof b &&
+               pread(fd, &b, sizeof b, (off_t)off) == (ssize_t)sizeof b;
+    if (fd >= 0)
+        close(fd);
+    if (!got || b.sh_magic != FMT_SHARED_MAGIC)
+        rep_text(r, "shared writers", "lock block at %llu, unreadable or without its magic",
+                 (unsigned long long)off);
+    else
+        rep_text(r, "shared writers",
+                 "lock block at %llu: a set of FM_SHARED writers has the arena open, or all of "
+                 "them died (last holder pid %llu, %llu dead holders repaired)",
+                 (unsigned long long)off, (unsigned long long)(b.sh_holder >> 24),
+                 (unsigned long long)b.sh_repairs);
+}
+
 int cmd_info(const struct tool_args *a)
 {
     unsigned char hdr[FMT_HEADER_SIZE];
@@ -158,6 +182,7 @@ int cmd_info(const struct tool_args *a)
     rep_text(&r, "log records", "%llu pending%s", (unsigned long long)sb->sb_log_count,
              sb->sb_log_count ? " (an operation was in flight: recovery rolls it back)" : "");
     report_journal(&r, a->file, page);
+    report_shared(&r, a->file, sb->sb_shared, real);
     rep_u64(&r, "top_offset", NULL, top);
     if (r.json) {
         if (top_ok)
