@@ -8,7 +8,9 @@
  * fdatasync (FM_NOSYNC is not used).  Links are fm_off_t offsets and
  * alloc_to is fm_malloc_to(), the crash-atomic allocate-and-link.
  * bench_fmalloc_durable(true) opens with FM_DURABLE instead (issue 16's
- * work between commits: the same workload, nothing committed until close).
+ * work between commits: the same workload, nothing committed until close);
+ * bench_fmalloc_shared(true) opens with FM_SHARED (issue 18: several
+ * processes on one arena, each opening it itself).
  */
 #include <stdio.h>
 #include <unistd.h>
@@ -17,11 +19,16 @@
 #include "fmalloc.h"
 
 static struct fm_info *fmb_arena;
-static unsigned fmb_mode_flags; /* 0 or FM_DURABLE */
+static unsigned fmb_mode_flags; /* 0, FM_DURABLE or FM_SHARED */
 
 void bench_fmalloc_durable(bool on)
 {
     fmb_mode_flags = on ? FM_DURABLE : 0;
+}
+
+void bench_fmalloc_shared(bool on)
+{
+    fmb_mode_flags = on ? FM_SHARED : 0;
 }
 
 static int fmb_open(const char *path, uint64_t capacity_bytes, bool create)

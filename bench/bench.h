@@ -103,6 +103,8 @@ extern const struct bench_alloc bench_alloc_pmdk;
 
 /** Open the fmalloc arm's arenas with FM_DURABLE (workload "between"). */
 void bench_fmalloc_durable(bool on);
+/** Open the fmalloc arm's arenas with FM_SHARED (workloads procs, procs2). */
+void bench_fmalloc_shared(bool on);
 
 /** Run the fmalloc-only reopen/recovery phases (reopen.c). */
 int bench_reopen_phase(const char *phase, const char *path, uint64_t arena_bytes, uint64_t objects,

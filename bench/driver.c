@@ -6,15 +6,18 @@
  *                [--arms a,b,...] [--workloads w,...] [--worker PATH]
  *                [--md FILE] [--tsv FILE] [--disk-dir DIR]
  *
- * Order: for each run, for each workload, every arm once, the arms'
- * order rotated by one per run so that no arm always goes first or last
- * (drift on a shared machine then spreads over all of them).  Run r uses
+ * Order: for each run, for each workload, every arm that can run it once
+ * (procs and procs2: only fmalloc and Boost), the arms' order rotated by
+ * one per run so that no arm always goes first or last (drift on a
+ * shared machine then spreads over all of them).  Run r uses
  * seed S + r for every arm, so within a run all arms execute the same
  * operation sequence.  The reported figure is the median over the runs,
  * with the range beside it.
  *
  * The commit workloads (commit, dirty, between: issue 16) are run and
- * reported by driver_commit.c, their files in --disk-dir.
+ * reported by driver_commit.c, their files in --disk-dir.  The workloads
+ * of several processes on one heap (procs, procs2: issue 18) are reported
+ * by driver_procs.c.
  *
  * Exit status: 0 if every worker succeeded, 1 otherwise (the tables then
  * show what did run).
@@ -43,7 +46,8 @@ const bool arm_persistent[N_ARMS] = {false, false, false, true, true, true};
 
 const char *const wl_name[N_WORKLOADS] = {
     "churn",   "mixed",  "list",   "frag",    "threads",  "reopen",  "commit",
-    "dirty",   "between", "medium", "medium2", "prodcons", "bigreuse"};
+    "dirty",   "between", "medium", "medium2", "prodcons", "bigreuse", "procs",
+    "procs2"};
 
 #define MAX_RUNS   100
 #define MAX_SERIES 1024
@@ -125,6 +129,7 @@ static void usage(void)
                     "                    [--md FILE] [--tsv FILE] [--disk-dir DIR]\n"
                     "  arms: glibc jemalloc mimalloc fmalloc boost pmdk\n"
                     "  workloads: churn mixed list frag threads reopen commit dirty between\n"
+                    "             medium medium2 prodcons bigreuse procs procs2\n"
                     "  --disk-dir: where the commit workloads' files go (a disk, not a tmpfs;\n"
                     "              default $TMPDIR, else /var/tmp)\n");
     exit(2);
@@ -410,7 +415,7 @@ const char *count(double v)
 
 bool on(int w, int a)
 {
-    return opt.wl_on[w] && opt.arm_on[a];
+    return opt.wl_on[w] && opt.arm_on[a] && procs_arm(w, a);
 }
 
 /* Median of key scaled, or NaN. */
@@ -720,6 +725,7 @@ static void section_targets(FILE *o)
     fprintf(o, "\n");
     commit_targets(o);
     shapes_targets(o);
+    procs_targets(o);
 }
 
 static void write_report(FILE *o)
@@ -757,6 +763,7 @@ static void write_report(FILE *o)
         section_reopen(o);
     commit_report(o);
     shapes_report(o);
+    procs_report(o);
     bool allocator_workloads = false;
     for (int w = 0; w < N_WORKLOADS; w++)
         allocator_workloads |= opt.wl_on[w] && !commit_workload(w);
@@ -891,10 +898,6 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    int arms[N_ARMS], n_arms = 0;
-    for (int a = 0; a < N_ARMS; a++)
-        if (opt.arm_on[a])
-            arms[n_arms++] = a;
     bool reopen = on(W_REOPEN, A_FMALLOC);
     double t0 = (double)time(NULL);
     if (reopen)
@@ -913,8 +916,11 @@ int main(int argc, char **argv)
                 commit_run(run, w);
                 continue;
             }
-            for (int k = 0; k < n_arms; k++)
-                run_case(run, w, arms[(k + run) % n_arms]);
+            int order[N_ARMS], n = 0; /* the arms asked for that can run w */
+            for_each_arm(w, a)
+                order[n++] = a;
+            for (int k = 0; k < n; k++)
+                run_case(run, w, order[(k + run) % n]);
         }
     }
     if (reopen)

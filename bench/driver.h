@@ -2,7 +2,8 @@
  * driver.h -- what the driver's parts share: the arms and workloads, the
  * options, running a worker, the results and the Markdown helpers.
  * driver.c runs the allocator workloads and writes the report;
- * driver_commit.c runs and reports issue 16's commit workloads.
+ * driver_commit.c runs and reports issue 16's commit workloads;
+ * driver_shapes.c and driver_procs.c report issues 17's and 18's.
  */
 #ifndef BENCH_DRIVER_H
 #define BENCH_DRIVER_H
@@ -31,6 +32,8 @@ enum {
     W_MEDIUM2,
     W_PRODCONS,
     W_BIGREUSE,
+    W_PROCS,    /* issue 18: one process, then two, on one heap */
+    W_PROCS2,
     N_WORKLOADS
 };
 extern const char *const wl_name[N_WORKLOADS];
@@ -71,7 +74,8 @@ int run_worker(int w, int a, const char *prefix, const char *phase, const char *
                unsigned long long seed, const char *const *extra);
 __attribute__((format(printf, 4, 5))) void progress(int run, int w, int a, const char *fmt, ...);
 
-/* The arms' titles and kinds; whether (w, a) ran; the median of a key
+/* The arms' titles and kinds; whether (w, a) ran (was asked for and can
+ * run at all: see procs_arm); the median of a key
  * times scale (NaN if none), and its range as text. */
 extern const char *const arm_title[N_ARMS];
 extern const bool arm_persistent[N_ARMS];
@@ -100,6 +104,13 @@ void table_rate(FILE *o, int w, const char *unit, double scale, const char *extr
  * bigreuse) -- their sections and their rows of the targets. */
 void shapes_report(FILE *o);
 void shapes_targets(FILE *o);
+
+/* driver_procs.c: issue 18's workloads (procs, procs2): which arms can
+ * run them (a heap several processes open at once), their section and
+ * their rows of the targets. */
+bool procs_arm(int w, int a);
+void procs_report(FILE *o);
+void procs_targets(FILE *o);
 
 /* driver_commit.c */
 bool commit_workload(int w);

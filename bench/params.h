@@ -10,6 +10,7 @@
 #include <string.h>
 
 #define MAX_THREADS 16
+#define MAX_PROCS   16 /* issue 18: processes on one heap */
 
 #define CHURN_MIN_SIZE  16u /* bytes */
 #define CHURN_MAX_SIZE  512u
@@ -27,6 +28,7 @@
 #define PRODCONS_RING   1024u /* blocks in flight between the two threads, at most */
 #define BIGREUSE_MIN_SIZE (5u << 20)
 #define BIGREUSE_MAX_SIZE (25u << 20)
+#define PROCS_SLOTS 128u /* per process, about half of them live at a time */
 
 struct params {
     const char *scale;

@@ -244,6 +244,7 @@ bash bench/run.sh --rev HEAD     # the library as committed, not the work tree's
 bash bench/run.sh --arms fmalloc,glibc --workloads churn,mixed   # a subset
 bash bench/run.sh --workloads commit,dirty,between --disk-dir /var/tmp   # issue 16's commits
 bash bench/run.sh --workloads medium,medium2,prodcons,bigreuse   # issue 17's shapes
+bash bench/run.sh --workloads procs,procs2 --arms fmalloc,boost   # issue 18's processes
 \`\`\`
 
 \`run.sh\` installs the peers with apt-get when they are missing, builds
@@ -317,6 +318,14 @@ and runs \`build-bench/bench_driver\`. One case by hand:
   producer/consumer ≥ 1.0× glibc; every workload ≥ 5× PMDK and ≥ 3× Boost.
   (Large-block reuse ≥ 0.8× glibc is this page's reading of "the punch
   still happens for memory left free" without a refault every time.)
+* **Processes on one heap (workload 13, issue 18)**: one process, then
+  two at once, churn small blocks on one heap in a file, each process
+  having opened it itself: fmalloc with \`FM_SHARED\` (no thread caches in
+  that mode), Boost's \`managed_mapped_file\` with \`open_only\`. The
+  volatile arms and PMDK cannot share a heap between processes and are
+  not run. The issue's targets: two processes ≥ 10× Boost's aggregate
+  throughput and ≥ 1.6× one process. As in workload 5, two processes
+  need both cores to themselves: other load shows in the CPU share.
 
 EOF
 sed 's/^## Results$/## Results/' "$results/results.md"

@@ -11,6 +11,8 @@
  *
  * Workload "between" is workload 1 on the fmalloc arm opened with
  * --fm-mode durable (FM_DURABLE, no commit in the timed loop) or default.
+ * Workloads "procs" and "procs2" (fmalloc with FM_SHARED, or boost only)
+ * fork one or two processes that churn on one heap in the file.
  *
  * Prints one line "RESULT key=value ..." on stdout and exits 0, or says
  * what went wrong on stderr and exits 1.  bench_driver runs it (see
@@ -26,11 +28,16 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -354,6 +361,112 @@ static int run_churn(const struct bench_alloc *A, const struct params *P, const 
     pthread_barrier_destroy(&start);
     bench_result_end();
     return A->close();
+}
+
+/* ---- 13: processes sharing one heap (issue 18) ----------------------------- */
+
+/* What the processes of workloads procs and procs2 share: an anonymous
+ * MAP_SHARED mapping made before the fork. */
+struct procs_board {
+    atomic_uint ready; /* children that have opened the heap and drawn their ops */
+    atomic_int go;     /* 0 wait, 1 start, -1 a child failed: give up */
+    struct {
+        double t_start, t_end, cpu_s;
+    } child[MAX_PROCS];
+};
+
+/* Child k: open the heap itself (a heap inherited through fork is not
+ * usable by fmalloc, nor meant to be by Boost), draw its own sequence,
+ * wait for the others, run workload 1's loop over its own slots. */
+static _Noreturn void procs_child(const struct bench_alloc *A, const struct params *P,
+                                  const char *path, uint64_t seed, struct procs_board *b,
+                                  unsigned k)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* a worker killed by its timeout takes us along */
+    if (getppid() == 1 || A->open(path, 0, false))
+        _exit(1);
+    struct churn_job j;
+    churn_prepare(&j, A, seed + k * 0x1000193ull, PROCS_SLOTS, P->churn_ops, false);
+    atomic_fetch_add(&b->ready, 1);
+    int go;
+    while ((go = atomic_load(&b->go)) == 0)
+        sched_yield();
+    if (go < 0)
+        _exit(1);
+    double c0 = bench_thread_cpu();
+    b->child[k].t_start = bench_now();
+    churn_loop(&j);
+    b->child[k].t_end = bench_now();
+    b->child[k].cpu_s = bench_thread_cpu() - c0;
+    if (j.failed || j.bad) {
+        fprintf(stderr, "bench_worker: %s: process %u: %s\n", A->name, k,
+                j.failed ? "allocation failed" : "blocks lost their content");
+        _exit(1);
+    }
+    churn_release(&j);
+    _exit(A->close() ? 1 : 0);
+}
+
+/* Until every child is ready: false if one ended first (it failed). */
+static bool procs_wait_ready(struct procs_board *b, unsigned procs)
+{
+    while (atomic_load(&b->ready) < procs) {
+        int status;
+        if (waitpid(-1, &status, WNOHANG) != 0)
+            return false;
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    return true;
+}
+
+/* `procs` processes churn small blocks on one heap, created here and
+ * closed before the fork; aggregate throughput as in workload 5. */
+static int run_procs(const struct bench_alloc *A, const struct params *P, const char *path,
+                     uint64_t seed, unsigned procs)
+{
+    if (strcmp(A->name, "fmalloc") != 0 && strcmp(A->name, "boost") != 0)
+        bench_die("only fmalloc and boost can share one heap between processes");
+    bench_fmalloc_shared(true);
+    if (A->open(path, churn_capacity(PROCS_SLOTS, CHURN_MAX_SIZE, procs), true) || A->close())
+        return 1;
+    struct procs_board *b =
+        mmap(NULL, sizeof *b, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (b == MAP_FAILED)
+        bench_die("cannot map the processes' board");
+    atomic_init(&b->ready, 0);
+    atomic_init(&b->go, 0);
+    fflush(NULL);
+    for (unsigned k = 0; k < procs; k++) {
+        pid_t pid = fork();
+        if (pid < 0)
+            bench_die("fork failed");
+        if (pid == 0)
+            procs_child(A, P, path, seed, b, k);
+    }
+    bool ok = procs_wait_ready(b, procs);
+    atomic_store(&b->go, ok ? 1 : -1);
+    int status;
+    while (wait(&status) > 0)
+        ok &= WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!ok) {
+        fprintf(stderr, "bench_worker: %s: a process of %u failed\n", A->name, procs);
+        return 1;
+    }
+    double t0 = b->child[0].t_start, t1 = b->child[0].t_end, cpu = 0;
+    for (unsigned k = 0; k < procs; k++) {
+        t0 = b->child[k].t_start < t0 ? b->child[k].t_start : t0;
+        t1 = b->child[k].t_end > t1 ? b->child[k].t_end : t1;
+        cpu += b->child[k].cpu_s;
+    }
+    double ops = (double)procs * P->churn_ops;
+    bench_result("ops", ops);
+    bench_result("secs", t1 - t0);
+    bench_result("ops_per_s", ops / (t1 - t0));
+    bench_result("procs", procs);
+    bench_result("cpu_share", cpu / (procs * (t1 - t0)));
+    bench_result_end();
+    munmap(b, sizeof *b);
+    return 0;
 }
 
 /* ---- 2: mixed sizes with realloc ------------------------------------------- */
@@ -689,7 +802,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: bench_worker --alloc glibc|jemalloc|mimalloc|fmalloc|boost|pmdk\n"
                     "         --workload churn|mixed|list|frag|threads|reopen|medium|medium2|prodcons|\n"
-                    "                    bigreuse --seed S\n"
+                    "                    bigreuse|procs|procs2 --seed S\n"
                     "         [--scale full|quick|smoke] [--file PATH] [--phase P] [--threads N]\n"
                     "         [--arena-bytes N] [--objects N] [--timeout SECONDS]\n"
                     "         [--fm-mode default|durable]\n"
@@ -789,6 +902,10 @@ int main(int argc, char **argv)
         return bench_run_prodcons(A, P, path, seed);
     if (strcmp(workload, "bigreuse") == 0)
         return bench_run_bigreuse(A, P, path, seed);
+    if (strcmp(workload, "procs") == 0)
+        return run_procs(A, P, path, seed, 1);
+    if (strcmp(workload, "procs2") == 0)
+        return run_procs(A, P, path, seed, 2);
     if (strcmp(workload, "mixed") == 0)
         return run_mixed(A, P, path, seed);
     if (strcmp(workload, "frag") == 0)
