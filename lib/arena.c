@@ -300,8 +300,9 @@ static int reserve(struct fm_arena *a, uint64_t want, uint64_t at_least, bool fi
 #define MARK_READER (MARK_SETUP + 2)
 
 /* Set our mark, then look for the other kind's: FM_ELOCKED if it is there.
- * A system without the marks has no shared writers either (check_options),
- * so a reader there needs none. */
+ * Where the marks cannot be set (a system or file system without
+ * open-file-description locks) no shared writer can open either, so a
+ * reader there goes on without them, as before the marks existed. */
 static int mark_and_look(int fd, uint64_t ours, uint64_t theirs)
 {
     bool held;
@@ -309,7 +310,7 @@ static int mark_and_look(int fd, uint64_t ours, uint64_t theirs)
     if (!err)
         err = os_mark_held(fd, theirs, &held);
     if (err)
-        return err == ENOTSUP && ours == MARK_READER ? 0 : err;
+        return ours == MARK_READER ? 0 : err;
     return held ? FM_ELOCKED : 0;
 }
 
