@@ -190,6 +190,8 @@ static void reread(struct shared *s)
  * processes churning small blocks ran 40 times slower.
  */
 #define SHARED_RECHECK_MS 20
+#define SPIN_TRIES 12
+#define SPIN_PAUSES 64
 
 #if defined(__SANITIZE_THREAD__)
 #define FM_UNDER_TSAN 1
@@ -215,9 +217,11 @@ static int lock_rechecking(pthread_mutex_t *m)
 {
     int err = pthread_mutex_trylock(m);
     /* Held for a microsecond or so at a time: another processor's holder is
-     * usually gone before a sleep would begin. */
-    for (int spins = 0; err == EBUSY && spins < 100; spins++) {
-        for (int i = 0; i < 20; i++)
+     * usually gone before a sleep would begin.  The pauses between tries
+     * double: a waiter that keeps pulling the lock's cache line away slows
+     * the holder it waits for. */
+    for (int spins = 0; err == EBUSY && spins < SPIN_TRIES; spins++) {
+        for (int i = 0; i < SPIN_PAUSES << (spins < 4 ? spins : 4); i++)
             cpu_relax();
         err = pthread_mutex_trylock(m);
     }
