@@ -64,14 +64,6 @@ static void keep_check_msg(struct fm_arena *a)
     memcpy(my_check.msg, a->check_msg, sizeof my_check.msg);
 }
 
-/* A call whose lock could not be taken (arena_lock): the code, with the
- * lock's words as the detail, is the thread's last error. */
-static int locked_refused(struct fm_arena *a, int err)
-{
-    fm__set_last_detail(err, a->check_msg);
-    return err;
-}
-
 /* ---- pointers -------------------------------------------------------------- */
 
 /* Does p lie in the mapped file?  Its offset goes to *off. */
@@ -226,9 +218,9 @@ int fm_commit(struct fm_info *fi)
     struct fm_arena *a = arena_here(fi);
     if (!a)
         return fm_last_error();
-    int err = arena_lock(a);
+    int err = lock_or_refuse(a);
     if (err)
-        return locked_refused(a, err);
+        return err;
     if (a->durable)
         tc_lock_all(&a->tc);
     err = fm__arena_sync(a);
@@ -502,9 +494,9 @@ int fm_check(struct fm_info *fi)
     struct fm_arena *a = arena_here(fi);
     if (!a)
         return fm_last_error();
-    int err = arena_lock(a);
+    int err = lock_or_refuse(a);
     if (err)
-        return locked_refused(a, err);
+        return err;
     err = check_locked(a, &tot);
     if (!err)
         err = tc_verify(&a->tc, tot.cached_count, a->check_msg, sizeof a->check_msg);
@@ -539,9 +531,9 @@ int fm_stats(struct fm_info *fi, struct fm_stats *st)
     struct fm_arena *a = st ? arena_here(fi) : NULL;
     if (!a)
         return st ? fm_last_error() : EINVAL;
-    int err = arena_lock(a);
+    int err = lock_or_refuse(a);
     if (err)
-        return locked_refused(a, err);
+        return err;
     err = check_locked(a, &tot);
     keep_check_msg(a);
     tc_unlock_all(&a->tc);
@@ -568,9 +560,9 @@ int fm_walk(struct fm_info *fi, int (*fn)(void *p, size_t size, void *arg), void
     if (!a)
         return fn ? fm_last_error() : EINVAL;
     struct heap *h = &a->heap;
-    int ret = arena_lock(a);
+    int ret = lock_or_refuse(a);
     if (ret)
-        return locked_refused(a, ret);
+        return ret;
     tc_lock_all(&a->tc);
     uint64_t *cached;
     size_t ncached, next_cached = 0;
@@ -610,9 +602,9 @@ int fm_trim(struct fm_info *fi, size_t pad)
     if (!a)
         return fm_last_error();
     char why[sizeof a->heap.msg];
-    int err = arena_lock(a);
+    int err = lock_or_refuse(a);
     if (err)
-        return locked_refused(a, err);
+        return err;
     bool damaged = tc_flush_all(&a->tc, why, sizeof why); /* cached blocks coalesce first */
     op_begin(&a->heap);
     heap_trim(&a->heap, pad, a->page_size, &new_size);

@@ -47,16 +47,23 @@ static FM_INLINE struct fm_arena *writable(struct fm_info *fi)
     return a;
 }
 
-/* Take the lock and begin one operation (op.h): true, or false with the
- * thread's last error set (a shared arena whose lock cannot be taken:
- * shared.h) and nothing to end. */
-static inline bool locked_begin(struct fm_arena *a)
+/* Take the lock: 0, or the error that refused it (a shared arena whose
+ * lock cannot be taken: shared.h), then also the thread's last error with
+ * the lock's words as the detail, and nothing to unlock. */
+static inline int lock_or_refuse(struct fm_arena *a)
 {
     int err = arena_lock(a);
-    if (fm_unlikely(err)) {
+    if (fm_unlikely(err))
         fm__set_last_detail(err, a->check_msg);
+    return err;
+}
+
+/* Take the lock and begin one operation (op.h): true, or false as
+ * lock_or_refuse refused it, with nothing to end. */
+static inline bool locked_begin(struct fm_arena *a)
+{
+    if (lock_or_refuse(a))
         return false;
-    }
     op_begin(&a->heap);
     return true;
 }

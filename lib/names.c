@@ -316,11 +316,9 @@ int fm_name_lookup(struct fm_info *fi, const char *name, fm_off_t *off)
     struct heap *h = &a->heap;
     struct dir d;
     struct probe pr = {0, 0, false};
-    int err = arena_lock(a);
-    if (err) {
-        fm__set_last_detail(err, a->check_msg);
+    int err = lock_or_refuse(a);
+    if (err)
         return err;
-    }
     err = dir_open(h, &d);
     if (!err && d.tbl)
         err = dir_find(&d, name, len, XXH3_64bits(name, len), &pr);
@@ -345,11 +343,9 @@ int fm_name_iterate(struct fm_info *fi, int (*fn)(const char *name, fm_off_t off
     struct fm_arena *a = arena_of(fi);
     struct heap *h = &a->heap;
     struct dir d;
-    int err = arena_lock(a);
-    if (err) {
-        fm__set_last_detail(err, a->check_msg);
+    int err = lock_or_refuse(a);
+    if (err)
         return err;
-    }
     err = dir_open(h, &d);
     for (uint64_t i = 0; !err && i < d.nslots; i++) {
         uint64_t e = hw(h, d.tbl + NT_HDR + 8 * i);
